@@ -1,0 +1,5 @@
+import sys
+
+from edgesr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,73 @@
+"""``edgesr`` command line: a thin layer over the Python API.
+
+Subcommands live one per module and are imported only when invoked, so a broken or heavy
+command (TensorRT, video) can never break ``edgesr --help`` or the others.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+# name -> (module, one-line help). Each module defines add_arguments(parser) and run(args) -> int.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("edgesr.cli.train", "train a model with the dual regression loss"),
+    "eval": ("edgesr.cli.eval", "PSNR/SSIM on a benchmark folder (standard protocol, bicubic reference)"),
+    "compress": ("edgesr.cli.compress", "dual regression compression: channel search, pruning, fine-tuning"),
+    "export": ("edgesr.cli.export", "export to ONNX / TensorRT / Triton"),
+    "upscale": ("edgesr.cli.upscale", "upscale images, folders, videos, cameras and streams"),
+    "bench": ("edgesr.cli.bench", "speed of every available backend and precision, with peers"),
+    "doctor": ("edgesr.cli.doctor", "what this machine can run, and how to fix what is missing"),
+    "models": ("edgesr.cli.models", "list model presets and bundled weights"),
+}
+
+
+def _main_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="edgesr",
+        description="Super-resolution for the edge: train, compress, export, upscale, evaluate, benchmark.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n" + "\n".join(f"  {k:<10} {v[1]}" for k, v in COMMANDS.items())
+        + "\n\nrun 'edgesr COMMAND --help' for a command's options",
+    )
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    p.add_argument("command", nargs="?", choices=list(COMMANDS), metavar="COMMAND")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        p = _main_parser()
+        ns, _ = p.parse_known_args(argv)
+        if ns.version:
+            from edgesr import __version__
+
+            print(__version__)
+            return 0
+        p.print_help()
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    name, rest = argv[0], argv[1:]
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f"edgesr {name}", description=COMMANDS[name][1])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from edgesr.errors import EdgeSRError
+
+    try:
+        return int(module.run(args) or 0)
+    except EdgeSRError as e:
+        print(f"edgesr {name}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"edgesr {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
