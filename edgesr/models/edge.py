@@ -59,7 +59,8 @@ class EdgeSR(SRModel):
 
     def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
         s2 = self.config.scale ** 2
-        anchor = x.unsqueeze(2).expand(-1, -1, s2, -1, -1).flatten(1, 2)
+        # nearest-neighbour anchor: colour c repeated s*s times (exports as Slice + Concat)
+        anchor = torch.cat([x[:, c:c + 1] for c in range(x.shape[1]) for _ in range(s2)], dim=1)
         f = self.head_act(self.head(x))
         f = self.blocks(f)
         return [self.shuffle(self.tail(f) + anchor)]
