@@ -1,0 +1,39 @@
+"""Bundled pretrained models: shipped inside the package (``edgesr/weights``), no download.
+
+Names are ``edge_{kind}_x{scale}`` with kind ``tiny`` (real-time class) or ``base`` (quality
+class); each has a ``.pt`` checkpoint (arch + weights) and an ``.onnx`` export beside it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import ConfigError, ModelFormatError
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+DEFAULT_SCALE = 2
+DEFAULT_KIND = "tiny"
+
+
+def bundled_models() -> list[str]:
+    """Names of the bundled models present in this installation."""
+    return sorted({p.stem for p in WEIGHTS.glob("edge_*_x*.pt")} | {p.stem for p in WEIGHTS.glob("edge_*_x*.onnx")})
+
+
+def bundled_model(scale: int = DEFAULT_SCALE, kind: str = DEFAULT_KIND, format: str = "onnx") -> Path:
+    """Path of a bundled model file (``format``: ``onnx`` or ``pt``)."""
+    if format not in ("onnx", "pt"):
+        raise ConfigError(f"bundled model format must be 'onnx' or 'pt', got {format!r}")
+    name = f"edge_{kind}_x{scale}"
+    path = WEIGHTS / f"{name}.{format}"
+    if not path.is_file():
+        have = ", ".join(bundled_models()) or "none"
+        raise ModelFormatError(f"no bundled model {name}.{format} in this installation (bundled: {have}); "
+                               "pass a model file, or pick a bundled scale/kind")
+    return path
+
+
+def model_card() -> dict[str, object]:
+    """Metrics of the bundled models (``weights/card.json``, written by the training recipe)."""
+    p = WEIGHTS / "card.json"
+    return json.loads(p.read_text()) if p.is_file() else {}
