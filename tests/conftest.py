@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+# --import-mode=importlib: make `from conftest import tiny_model` work from any test folder
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SHARED = Path(os.environ.get("EDGESR_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 SHARED_DATA = SHARED / "data"
