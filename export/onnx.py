@@ -3,6 +3,9 @@
 Exporter choice: torch 2.13's default (dynamo) exporter needs onnxscript and writes weights to a
 separate ``.onnx.data`` file; the TorchScript exporter (``dynamo=False``) produces one
 self-contained file with PixelShuffle as DepthToSpace and bicubic as Resize(cubic), so we use it.
+
+Pipeline (``export_onnx``): trace -> metadata -> simplify (onnxsim, else onnxslim, else none with a
+warning) -> ONNX checker -> parity against PyTorch on a real image (``check_parity``), atomically.
 """
 from __future__ import annotations
 
@@ -11,12 +14,13 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
-from edgesr.errors import ModelFormatError
+from edgesr.errors import ConfigError, ModelFormatError
 from edgesr.models.base import SRModel
+from edgesr.precision import Precision
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +43,14 @@ class _Primal(torch.nn.Module):
 
 def export_onnx(model: SRModel | str | os.PathLike[str], path: str | os.PathLike[str], *, opset: int = 17,
                 dynamic: bool = True, shape: tuple[int, int, int, int] | None = None,
-                extra_meta: Mapping[str, Any] | None = None) -> Path:
+                extra_meta: Mapping[str, Any] | None = None, simplify: bool = True, verify: bool = True,
+                image: Any = None, atol: float = 1e-3, on_report: Callable[[Any], None] | None = None) -> Path:
     """Export the primal network to one self-contained ONNX file (written atomically).
 
     ``dynamic``: batch, height and width are symbolic; ``shape`` (N, C, H, W) fixes them instead.
+    ``simplify`` runs onnxsim (falling back to onnxslim). ``verify`` compares ONNX Runtime with
+    PyTorch on ``image`` (a real photo; see ``check_parity``) and raises ``ParityError`` above ``atol``,
+    in which case no file is written; ``on_report`` receives the ``ParityReport`` (the CLI prints it).
     """
     import json
 
@@ -53,6 +61,8 @@ def export_onnx(model: SRModel | str | os.PathLike[str], path: str | os.PathLike
 
     if not isinstance(model, torch.nn.Module):
         model = load_model(model)
+    if shape is not None and len(shape) != 4:
+        raise ConfigError(f"shape must be N,C,H,W (4 numbers), got {shape}; e.g. --shape 1x3x360x640")
     path = Path(path)
     model = model.eval().float().cpu()
     n, c, h, w = shape or (1, 3, 64, 64)
@@ -76,15 +86,80 @@ def export_onnx(model: SRModel | str | os.PathLike[str], path: str | os.PathLike
         if hasattr(model, "arch"):
             meta["edgesr.arch"] = json.dumps(model.arch())
         meta.update({k: str(v) for k, v in (extra_meta or {}).items()})
+        if simplify:
+            proto, how = simplify_onnx(proto)
+            meta["edgesr.simplifier"] = how
         set_metadata(proto, meta)
         onnx.checker.check_model(proto)
         onnx.save(proto, tmp)
+        if verify:
+            from .parity import check_parity
+
+            report = check_parity(model, tmp, image, atol=atol, size=(h, w) if shape is not None else None,
+                                  batch=n)
+            log.info("parity %s", report)
+            if on_report is not None:
+                on_report(report)
+            report.raise_if_failed(str(path))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     log.info("exported %s (opset %d, %s)", path, opset, "dynamic H/W" if axes else f"shape {n}x{c}x{h}x{w}")
     return path
+
+
+def simplify_onnx(proto: Any) -> tuple[Any, str]:
+    """Simplify with onnx-simplifier; fall back to onnxslim, then to the unsimplified graph (warned).
+
+    Returns ``(model, "onnxsim" | "onnxslim" | "none")``. The metadata is copied back, since neither
+    tool promises to keep ``metadata_props``.
+    """
+    meta = {p.key: p.value for p in proto.metadata_props}
+    errors = []
+    try:
+        import onnxsim
+
+        simplified, ok = onnxsim.simplify(proto)
+        if ok:
+            set_metadata(simplified, meta)
+            return simplified, "onnxsim"
+        errors.append("onnxsim: its own check failed")
+    except Exception as e:  # ImportError, or onnxsim's C++ side rejecting the graph
+        errors.append(f"onnxsim: {type(e).__name__}: {str(e)[:200]}")
+    try:
+        import onnxslim
+
+        slimmed = onnxslim.slim(proto)
+        if slimmed is not None:
+            set_metadata(slimmed, meta)
+            log.info("onnxsim unavailable (%s); simplified with onnxslim", errors[-1])
+            return slimmed, "onnxslim"
+        errors.append("onnxslim: returned nothing")
+    except Exception as e:
+        errors.append(f"onnxslim: {type(e).__name__}: {str(e)[:200]}")
+    log.warning("ONNX left unsimplified (%s); fix: pip install onnxsim onnxslim", "; ".join(errors))
+    return proto, "none"
+
+
+def graph_precision(path_or_proto: Any) -> Precision:
+    """What precision an ONNX graph itself carries: INT8 if it has Q/DQ nodes, FP16 if its float
+    input or any initializer / Cast target is float16, else FP32. TensorRT >= 11 builds from this."""
+    import onnx
+
+    proto = onnx.load(str(path_or_proto), load_external_data=False) \
+        if isinstance(path_or_proto, (str, os.PathLike)) else path_or_proto
+    g = proto.graph
+    ops = {n.op_type for n in g.node}
+    if {"QuantizeLinear", "DequantizeLinear"} & ops:
+        return Precision.INT8
+    f16 = onnx.TensorProto.FLOAT16
+    if any(i.type.tensor_type.elem_type == f16 for i in g.input) or any(t.data_type == f16 for t in g.initializer):
+        return Precision.FP16
+    for n in g.node:
+        if n.op_type == "Cast" and any(a.name == "to" and a.i == f16 for a in n.attribute):
+            return Precision.FP16
+    return Precision.FP32
 
 
 def set_metadata(proto: Any, meta: Mapping[str, str]) -> None:
