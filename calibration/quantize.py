@@ -1,0 +1,274 @@
+"""Static INT8 quantization to explicit Q/DQ ONNX, with a quality guard that repairs what it breaks.
+
+Why Q/DQ: one artefact runs on ONNX Runtime (CPU, testable here) and is consumed as-is by
+TensorRT (explicit quantization; TensorRT 11 removed implicit calibration). SR networks lose
+quality under naive INT8, so every build is measured (``guard.measure_quality``) and, when the
+drop exceeds ``threshold_db``, the most sensitive layers are found by measurement (quantize with
+one candidate kept in float, see which recovers most) and kept in higher precision, greedily,
+until the drop is within the threshold. Activation ranges are computed once per (model, data,
+method) and cached, so the sensitivity search only re-runs the cheap quantizer.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from edgesr.errors import ConfigError, DataError, ModelFormatError
+
+from .dataset import CalibrationSet, as_calibration_set, default_cache_dir
+from .guard import Quality, measure_quality, ort_session, session_fn
+
+log = logging.getLogger(__name__)
+
+METHODS = ("minmax", "entropy", "percentile")
+QTYPES = ("uint8", "int8")
+
+
+@dataclass
+class Attempt:
+    excluded: list[str]
+    quality: dict[str, Any]
+
+
+@dataclass
+class QuantReport:
+    """What ``quantize_onnx`` did and what it cost (also written into the ONNX metadata)."""
+
+    output: str
+    method: str
+    activation_type: str
+    weight_type: str
+    per_channel: bool
+    reduce_range: bool
+    calib_frames: int
+    holdout_frames: int
+    threshold_db: float
+    quality: dict[str, Any] | None = None  # final Quality.to_dict()
+    passed: bool | None = None  # None: guard disabled
+    excluded_nodes: list[str] = field(default_factory=list)
+    auto_excluded: list[str] = field(default_factory=list)  # added by the guard
+    sensitivity: dict[str, float] = field(default_factory=dict)  # candidate -> drop_db when kept in float
+    attempts: list[Attempt] = field(default_factory=list)
+    range_cache: str = ""
+    range_cache_hit: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        if self.quality is None:
+            return f"INT8 ({self.method}) written to {self.output}; quality guard off"
+        q = self.quality
+        s = (f"INT8 ({self.method}): {q['gt_psnr_int8']:.2f} dB vs FP32 {q['gt_psnr_fp32']:.2f} dB "
+             f"({q['gt_source']} ground truth, drop {q['drop_db']:.3f} dB, threshold {self.threshold_db}); "
+             f"INT8 vs FP32 output {q['psnr_vs_fp32']:.2f} dB; dual consistency {q['dual_psnr_int8']:.2f} "
+             f"(FP32 {q['dual_psnr_fp32']:.2f}) dB on {q['frames']} held-out frames")
+        if self.auto_excluded:
+            s += f"; kept in float by the guard: {', '.join(self.auto_excluded)}"
+        if not self.passed:
+            s += "; WARNING: still above the threshold"
+        return s
+
+
+class _Reader:
+    """ORT ``CalibrationDataReader`` over a ``CalibrationSet`` (duck-typed: no ORT import at load)."""
+
+    def __init__(self, data: CalibrationSet) -> None:
+        self._data = data
+        self._it: Iterator[dict[str, np.ndarray]] = iter(data)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._it, None)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def rewind(self) -> None:
+        self._it = iter(self._data)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._it = iter(CalibrationSet(self._data.frames[start_index:end_index], self._data.input_name))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _qtype(name: str) -> Any:
+    from onnxruntime.quantization import QuantType
+
+    if name not in QTYPES:
+        raise ConfigError(f"quantized type must be one of {QTYPES}, got {name!r}")
+    return QuantType.QUInt8 if name == "uint8" else QuantType.QInt8
+
+
+def cpu_has_vnni() -> bool:
+    """x86 VNNI dot products avoid the U8S8 int16 saturation that ``reduce_range`` works around."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True  # unknown (macOS, Windows, ARM): do not reduce range
+    return "vnni" in flags or "avx512_vnni" in flags or " asimddp" in flags
+
+
+def conv_candidates(model: Any) -> list[tuple[str, list[str]]]:
+    """Sensitivity candidates: each Conv (named), plus the output branch (everything after the last Conv:
+    residual Add, pixel shuffle / DepthToSpace, anchor) as one group."""
+    nodes = list(model.graph.node)
+    convs = [n for n in nodes if n.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul")]
+    cands: list[tuple[str, list[str]]] = [(n.name, [n.name]) for n in convs]
+    if convs:
+        last = max(i for i, n in enumerate(nodes) if n in convs)
+        tail = [n.name for n in nodes[last + 1:] if n.op_type not in ("Constant",)]
+        if tail:
+            cands.append(("output_branch", tail))
+    return cands
+
+
+def quantize_onnx(fp32_onnx_path: str | os.PathLike[str], out_path: str | os.PathLike[str], calib: Any,
+                  method: str = "minmax", *, per_channel: bool = True, activation_type: str = "uint8",
+                  weight_type: str = "int8", reduce_range: bool | None = None,
+                  nodes_to_exclude: Sequence[str] = (), guard: bool = True, threshold_db: float = 0.3,
+                  holdout: float | int = 0.25, max_auto_exclude: int = 4, percentile: float = 99.999,
+                  scale: int | None = None, cache_dir: str | os.PathLike[str] | None = None,
+                  threads: int = 1, report_path: str | os.PathLike[str] | None = None,
+                  **data_kwargs: Any) -> QuantReport:
+    """FP32 ONNX -> INT8 Q/DQ ONNX (ORT static quantization, per-channel weights), guarded.
+
+    ``calib``: folder / video / camera index / ``CalibrationSet`` / iterable of ``{input: array}``;
+    ``data_kwargs`` (size, crop, max_frames, hr_scale) go to ``load_calibration``. Defaults are
+    U8S8 (uint8 activations, int8 weights): the fast pair on x86 ORT; TensorRT accepts the file too.
+    ``reduce_range``: None = on for x86 CPUs without VNNI (ORT's advice). Returns a ``QuantReport``.
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, quant_pre_process, quantize_static
+
+    from edgesr.export.onnx import read_metadata, set_metadata
+
+    t0 = time.perf_counter()
+    src, out = Path(fp32_onnx_path), Path(out_path)
+    method = method.lower()
+    if method not in METHODS:
+        raise ConfigError(f"unknown calibration method {method!r}; use one of {', '.join(METHODS)}")
+    if not src.is_file():
+        raise ModelFormatError(f"FP32 ONNX not found: {src}; export it first with 'edgesr export onnx'")
+    meta = read_metadata(src)
+    if meta.get("edgesr.precision", "fp32") != "fp32":
+        raise ModelFormatError(f"{src} is already {meta['edgesr.precision']}; quantize the FP32 export instead")
+    proto = onnx.load(str(src))
+    inp = proto.graph.input[0]
+    data = as_calibration_set(calib, inp.name, **data_kwargs)
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in inp.type.tensor_type.shape.dim]
+    for i, f in enumerate(data.frames):
+        for ax in (2, 3):
+            if dims[ax] is not None and f.shape[ax] != dims[ax]:
+                raise DataError(f"calibration frame {i} is {f.shape[3]}x{f.shape[2]} but {src.name} has a fixed "
+                                f"input of {dims[3]}x{dims[2]}; load the data with size=({dims[2]}, {dims[3]}) "
+                                "or export with dynamic H/W")
+    scale = scale or int(meta.get("edgesr.scale", 0)) or None
+    if guard and not scale:
+        raise ConfigError(f"{src.name} has no edgesr.scale metadata; pass scale=N (or guard=False)")
+    if reduce_range is None:
+        reduce_range = activation_type == "uint8" and not cpu_has_vnni()
+    cal, held = data.split(holdout) if guard else (data, data)
+
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    opts = json.dumps({"m": method, "p": percentile if method == "percentile" else None}, sort_keys=True)
+    key = hashlib.sha256((_sha256(src) + cal.digest() + opts).encode()).hexdigest()[:32]
+    range_cache = cache / f"ranges-{key}.json"
+    report = QuantReport(str(out), method, activation_type, weight_type, per_channel, bool(reduce_range), len(cal),
+                         len(held) if guard else 0, threshold_db, range_cache=str(range_cache),
+                         range_cache_hit=range_cache.is_file())
+    calib_method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                    "percentile": CalibrationMethod.Percentile}[method]
+    extra = {"CalibPercentile": percentile} if method == "percentile" else {}
+
+    with tempfile.TemporaryDirectory(prefix="edgesr-int8-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        # skip_symbolic_shape: the symbolic shape pass fails on dynamic-H/W SR graphs (measured, ORT 1.32)
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        pre_proto = onnx.load(str(pre))
+
+        def build(excluded: list[str], dst: Path) -> None:
+            with contextlib.redirect_stdout(io.StringIO()):  # ORT's calibrators print() progress
+                    quantize_static(str(pre), str(dst), _Reader(cal), quant_format=QuantFormat.QDQ,
+                                per_channel=per_channel, reduce_range=bool(reduce_range),
+                                activation_type=_qtype(activation_type),
+                                weight_type=_qtype(weight_type), nodes_to_exclude=list(excluded),
+                                calibrate_method=calib_method, extra_options=dict(extra),
+                                calibration_cache_path=str(range_cache))
+
+        excluded = list(nodes_to_exclude)
+        candidate = Path(tmp) / "int8.onnx"
+        build(excluded, candidate)
+        if guard:
+            ref = session_fn(ort_session(src, threads))
+
+            def measure(path: Path) -> Quality:
+                return measure_quality(ref, session_fn(ort_session(path, threads)), held, int(scale or 0))
+
+            q = measure(candidate)
+            report.attempts.append(Attempt(list(excluded), q.to_dict()))
+            log.info("INT8 %s: drop %.3f dB on held-out frames (threshold %.2f dB)", method, q.drop_db, threshold_db)
+            if q.drop_db > threshold_db:
+                q = _repair(build, measure, pre_proto, excluded, q, threshold_db, max_auto_exclude, report,
+                            Path(tmp))
+                candidate = Path(tmp) / "int8.onnx"
+                build(excluded, candidate)
+            report.quality, report.passed = q.to_dict(), q.drop_db <= threshold_db
+        report.excluded_nodes = excluded
+        final = onnx.load(str(candidate))
+        set_metadata(final, {
+            **meta, "edgesr.precision": "int8", "edgesr.int8.method": method,
+            "edgesr.int8.types": f"{activation_type}/{weight_type}{'/reduce_range' if reduce_range else ''}",
+            "edgesr.int8.excluded": json.dumps(excluded),
+            "edgesr.int8.quality": json.dumps(report.quality) if report.quality else "",
+        })
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp_out = Path(tmp) / "final.onnx"
+        onnx.save(final, str(tmp_out))
+        shutil.move(str(tmp_out), str(out))
+    report.seconds = time.perf_counter() - t0
+    (log.info if report.passed is not False else log.warning)(report.summary())
+    if report_path is not None:
+        Path(report_path).write_text(json.dumps(report.to_dict(), indent=2))
+    return report
+
+
+def _repair(build: Any, measure: Any, pre_proto: Any, excluded: list[str], q: Quality, threshold_db: float,
+            max_auto_exclude: int, report: QuantReport, tmp: Path) -> Quality:
+    """Per-layer sensitivity (keep one candidate in float at a time), then greedy exclusion."""
+    from tqdm import tqdm
+
+    cands = [(name, nodes) for name, nodes in conv_candidates(pre_proto) if not set(nodes) <= set(excluded)]
+    log.warning("INT8 drop %.3f dB > %.2f dB: measuring the sensitivity of %d layers", q.drop_db, threshold_db,
+                len(cands))
+    path = tmp / "probe.onnx"
+    for name, nodes in tqdm(cands, desc="INT8 sensitivity", unit="layer", leave=False):
+        build(excluded + [n for n in nodes if n not in excluded], path)
+        report.sensitivity[name] = measure(path).drop_db
+    order = sorted(cands, key=lambda c: report.sensitivity[c[0]])
+    for name, nodes in order[:max_auto_exclude]:
+        if q.drop_db <= threshold_db:
+            break
+        excluded.extend(n for n in nodes if n not in excluded)
+        report.auto_excluded.append(name)
+        build(excluded, path)
+        q = measure(path)
+        report.attempts.append(Attempt(list(excluded), q.to_dict()))
+        log.warning("kept %s in float: drop now %.3f dB", name, q.drop_db)
+    return q
