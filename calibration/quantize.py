@@ -205,7 +205,7 @@ def quantize_onnx(fp32_onnx_path: str | os.PathLike[str], out_path: str | os.Pat
 
         def build(excluded: list[str], dst: Path) -> None:
             with contextlib.redirect_stdout(io.StringIO()):  # ORT's calibrators print() progress
-                    quantize_static(str(pre), str(dst), _Reader(cal), quant_format=QuantFormat.QDQ,
+                quantize_static(str(pre), str(dst), _Reader(cal), quant_format=QuantFormat.QDQ,
                                 per_channel=per_channel, reduce_range=bool(reduce_range),
                                 activation_type=_qtype(activation_type),
                                 weight_type=_qtype(weight_type), nodes_to_exclude=list(excluded),
