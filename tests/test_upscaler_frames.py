@@ -1,0 +1,201 @@
+"""Upscaler frame conventions, checks and errors (ONNX Runtime on CPU, tiny models, real photo crops)."""
+from __future__ import annotations
+
+import threading
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edgesr
+from edgesr.errors import ConfigError, InputError, MissingDependencyError, ModelFormatError
+
+
+@pytest.fixture(scope="module")
+def onnx_x2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from conftest import tiny_model
+    from edgesr.export import export_onnx
+
+    p = tmp_path_factory.mktemp("rt") / "edge_x2.onnx"
+    export_onnx(tiny_model("edge", 2), p)
+    return p
+
+
+@pytest.fixture(scope="module")
+def up(onnx_x2: Path) -> edgesr.Upscaler:
+    return edgesr.Upscaler(onnx_x2)
+
+
+@pytest.fixture(scope="module")
+def bgr(small_photo: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(small_photo[:, :, ::-1])
+
+
+def test_bgr_default_and_rgb_option(onnx_x2: Path, up: edgesr.Upscaler, bgr: np.ndarray, small_photo: np.ndarray) -> None:
+    out = up.run(bgr)
+    assert out.shape == (bgr.shape[0] * 2, bgr.shape[1] * 2, 3) and out.dtype == np.uint8
+    with edgesr.Upscaler(onnx_x2, color="rgb") as rgb_up:
+        out_rgb = rgb_up.run(small_photo)
+    np.testing.assert_array_equal(out_rgb, out[:, :, ::-1])
+    # the result is an upscaled photo, not noise: close to bicubic of the same frame
+    import cv2
+
+    bic = cv2.resize(bgr, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_CUBIC)
+    assert np.abs(out.astype(float) - bic).mean() < 40
+
+
+def test_float_uint16_gray_bgra(up: edgesr.Upscaler, bgr: np.ndarray) -> None:
+    import cv2
+
+    ref = up.run(bgr).astype(np.float64)
+    f = up.run(bgr.astype(np.float32) / 255)
+    assert f.dtype == np.float32 and 0 <= f.min() and f.max() <= 1
+    assert np.abs(f * 255 - ref).max() <= 0.51
+    u16 = up.run(bgr.astype(np.uint16) * 257)
+    assert u16.dtype == np.uint16 and np.abs(u16 / 257.0 - ref).max() <= 0.51
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    g = up.run(gray)
+    assert g.shape == (gray.shape[0] * 2, gray.shape[1] * 2) and g.dtype == np.uint8
+    assert up.run(gray[:, :, None]).shape == g.shape + (1,)
+    alpha = np.linspace(0, 255, bgr.shape[1], dtype=np.float32)[None].repeat(bgr.shape[0], 0).astype(np.uint8)
+    o4 = up.run(np.dstack([bgr, alpha]))
+    assert o4.shape[2] == 4
+    np.testing.assert_array_equal(o4[:, :, :3], ref.astype(np.uint8))  # colour unaffected by alpha
+    bic = cv2.resize(alpha, (o4.shape[1], o4.shape[0]), interpolation=cv2.INTER_CUBIC)
+    np.testing.assert_array_equal(o4[:, :, 3], bic)
+
+
+def test_odd_sizes_and_padding(onnx_x2: Path, up: edgesr.Upscaler, bgr: np.ndarray) -> None:
+    odd = np.ascontiguousarray(bgr[:77, :101])
+    ref = up.run(odd)
+    assert ref.shape == (154, 202, 3)
+    with edgesr.Upscaler(onnx_x2, pad_multiple=16) as padded:  # pads to 80x112, crops back
+        out = padded.run(odd)
+    assert out.shape == ref.shape
+    # replicate-padding only changes pixels within the receptive field of the padded border
+    np.testing.assert_array_equal(out[:140, :190], ref[:140, :190])
+
+
+def test_out_buffer_and_no_per_frame_allocation(up: edgesr.Upscaler, bgr: np.ndarray) -> None:
+    res = np.empty((bgr.shape[0] * 2, bgr.shape[1] * 2, 3), np.uint8)
+    assert up.run(bgr, out=res) is res
+    inp_before = up.backend.buffers((1, 3, *bgr.shape[:2]))[0]
+    tracemalloc.start()
+    try:
+        up.run(bgr, out=res)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert up.backend.buffers((1, 3, *bgr.shape[:2]))[0] is inp_before
+    assert peak < 64 * 1024, f"hot path allocated {peak} bytes (frame output is {res.nbytes})"
+    with pytest.raises(InputError, match="out= must be"):
+        up.run(bgr, out=np.empty((2, 2, 3), np.uint8))
+
+
+@pytest.mark.parametrize("frame, match", [
+    (np.zeros((32, 32, 3), np.int32), "dtype int32"),
+    (np.zeros((3, 32, 32), np.uint8), "channels-first"),
+    (np.zeros((2, 32, 32, 3), np.uint8), "run_batch"),
+    (np.zeros((32, 32, 5), np.uint8), "is not HxW"),
+    (np.zeros((0, 32, 3), np.uint8), "empty"),
+    ([[1, 2], [3, 4]], "numpy array"),
+])
+def test_bad_frames_say_how_to_fix(up: edgesr.Upscaler, frame: object, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        up.run(frame)
+
+
+def test_bad_files_and_options(tmp_path: Path, onnx_x2: Path) -> None:
+    with pytest.raises(ModelFormatError, match="suffix"):
+        edgesr.Upscaler(tmp_path / "model.xyz")
+    with pytest.raises(ModelFormatError, match="not found"):
+        edgesr.Upscaler(tmp_path / "missing.onnx")
+    bad = tmp_path / "corrupt.onnx"
+    bad.write_bytes(onnx_x2.read_bytes()[:300])
+    with pytest.raises(ModelFormatError, match="corrupt"):
+        edgesr.Upscaler(bad)
+    badpt = tmp_path / "corrupt.pt"
+    badpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelFormatError, match="checkpoint"):
+        edgesr.Upscaler(badpt)
+    with pytest.raises(ConfigError, match="do not apply"):
+        edgesr.Upscaler(onnx_x2, precision="fp16")
+    with pytest.raises(ConfigError, match="upscales x2"):
+        edgesr.Upscaler(onnx_x2, scale=4)
+    with pytest.raises(ConfigError, match="did you mean"):
+        edgesr.Upscaler(onnx_x2, backend="onnxrt")
+    with pytest.raises(ConfigError, match="color"):
+        edgesr.Upscaler(onnx_x2, color="yuv")
+
+
+def test_missing_tensorrt_names_the_extra(tmp_path: Path) -> None:
+    try:
+        import tensorrt
+
+        if hasattr(tensorrt, "Builder"):
+            pytest.skip("TensorRT is installed here; the engine tests under the trt marker cover it")
+    except ImportError:
+        pass
+    eng = tmp_path / "model.engine"
+    eng.write_bytes(b"\0" * 16)
+    with pytest.raises(MissingDependencyError, match=r"edgesr\[trt\]") as e:
+        edgesr.Upscaler(eng)
+    assert e.value.extra == "trt"
+
+
+def test_bundled_default(small_photo: np.ndarray) -> None:
+    from edgesr.hub import bundled_model
+
+    try:
+        bundled_model(2)
+    except ModelFormatError:
+        with pytest.raises(ModelFormatError, match="no bundled model edge_tiny_x2"):
+            edgesr.Upscaler(None)
+        return
+    with edgesr.Upscaler(None) as up:
+        assert up.scale == 2 and up.run(small_photo).shape[:2] == (192, 256)
+
+
+def test_info_stats_close(onnx_x2: Path, bgr: np.ndarray) -> None:
+    up = edgesr.Upscaler(onnx_x2)
+    assert up.stats["calls"] == 0
+    for _ in range(5):
+        up.run(bgr)
+    info = up.info()
+    assert {k: info[k] for k in ("backend", "precision", "scale", "device")} == \
+        {"backend": "onnxruntime", "precision": "fp32", "scale": 2, "device": "cpu"}
+    st = up.stats
+    assert st["calls"] == 5 and st["frames"] == 5
+    assert 0 < st["p50_ms"] <= st["p90_ms"] <= st["p99_ms"] and st["fps"] > 0
+    up.close()
+    assert up.backend.session is None
+
+
+def test_run_batch_equals_run(up: edgesr.Upscaler, bgr: np.ndarray) -> None:
+    frames = [bgr, np.ascontiguousarray(bgr[::-1]), np.ascontiguousarray(bgr[:, ::-1])]
+    batch = up.run_batch(frames, batch_size=2)
+    for f, b in zip(frames, batch):
+        np.testing.assert_array_equal(b, up.run(f))
+    arr = up.run_batch(np.stack(frames))
+    assert isinstance(arr, np.ndarray) and arr.shape == (3, *batch[0].shape)
+    with pytest.raises(InputError, match="one shape"):
+        up.run_batch([bgr, bgr[:10]])
+
+
+def test_shared_upscaler_is_thread_safe(up: edgesr.Upscaler, bgr: np.ndarray) -> None:
+    frames = [np.ascontiguousarray(np.roll(bgr, 7 * i, axis=1)) for i in range(4)]
+    expected = [up.run(f) for f in frames]
+    got: dict[int, list[np.ndarray]] = {}
+
+    def work(i: int) -> None:
+        got[i] = [up.run(frames[i]) for _ in range(3)]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(4):
+        for out in got[i]:
+            np.testing.assert_array_equal(out, expected[i])
