@@ -29,6 +29,16 @@ META_KEYS = ("edgesr.scale", "edgesr.model", "edgesr.layout", "edgesr.color", "e
              "edgesr.version", "edgesr.arch")
 INPUT_NAME, OUTPUT_NAME = "input", "output"
 
+# Ops every TensorRT ONNX parser from 8.5 on imports (onnx-tensorrt docs/operators.md). Resize is
+# listed but its cubic mode needs a parser that supports it: see docs/export.md.
+TRT_SAFE_OPS = frozenset({
+    "Add", "Sub", "Mul", "Div", "Conv", "ConvTranspose", "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Clip",
+    "Concat", "Slice", "Split", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Constant", "Shape",
+    "Gather", "Cast", "Resize", "DepthToSpace", "SpaceToDepth", "GlobalAveragePool", "AveragePool", "MaxPool",
+    "ReduceMean", "Pad", "Pow", "Sqrt", "Max", "Min", "Expand", "Tile", "Flatten", "MatMul", "Gemm",
+    "BatchNormalization", "InstanceNormalization", "QuantizeLinear", "DequantizeLinear",
+})
+
 
 class _Primal(torch.nn.Module):
     """Wraps an SRModel so export traces ``forward`` only (never the dual networks)."""
@@ -91,6 +101,9 @@ def export_onnx(model: SRModel | str | os.PathLike[str], path: str | os.PathLike
             meta["edgesr.simplifier"] = how
         set_metadata(proto, meta)
         onnx.checker.check_model(proto)
+        odd = unsupported_trt_ops(proto)
+        if odd:
+            log.warning("ops %s may not import into TensorRT 8.5; the ONNX still runs on ONNX Runtime", odd)
         onnx.save(proto, tmp)
         if verify:
             from .parity import check_parity
@@ -140,6 +153,15 @@ def simplify_onnx(proto: Any) -> tuple[Any, str]:
         errors.append(f"onnxslim: {type(e).__name__}: {str(e)[:200]}")
     log.warning("ONNX left unsimplified (%s); fix: pip install onnxsim onnxslim", "; ".join(errors))
     return proto, "none"
+
+
+def unsupported_trt_ops(path_or_proto: Any) -> list[str]:
+    """Op types in the graph outside ``TRT_SAFE_OPS`` (export warns; tests require none)."""
+    import onnx
+
+    proto = onnx.load(str(path_or_proto), load_external_data=False) \
+        if isinstance(path_or_proto, (str, os.PathLike)) else path_or_proto
+    return sorted({n.op_type for n in proto.graph.node} - TRT_SAFE_OPS)
 
 
 def graph_precision(path_or_proto: Any) -> Precision:
