@@ -107,13 +107,22 @@ class CalibrationFeeder:
         self._sidecar.write_text(json.dumps({"key": self.key, "frames": len(self.data), "batch": self.batch_size}))
 
 
-def _make_calibrator(feeder: CalibrationFeeder, algorithm: str) -> "trt.IInt8Calibrator":
+def tensorrt_available() -> bool:
+    """True only for a real TensorRT: tensorrt-stubs installs an empty ``tensorrt`` namespace package."""
     try:
         import tensorrt as trt
     except ImportError:
-        raise MissingDependencyError("tensorrt", "trt", "for implicit INT8 calibration (TensorRT <= 10)") from None
+        return False
+    return hasattr(trt, "Builder")
+
+
+def _make_calibrator(feeder: CalibrationFeeder, algorithm: str) -> "trt.IInt8Calibrator":
+    if not tensorrt_available():
+        raise MissingDependencyError("tensorrt", "trt", "for implicit INT8 calibration (TensorRT <= 10)")
+    import tensorrt as trt
+
     if not hasattr(trt, "IInt8EntropyCalibrator2"):
-        raise ConfigError(f"TensorRT {trt.__version__} has no implicit INT8 calibration; use the Q/DQ ONNX from "
+        raise ConfigError(f"TensorRT {getattr(trt, '__version__', '?')} has no implicit INT8 calibration; use the Q/DQ ONNX from "
                           "edgesr.calibration.quantize_onnx instead")
 
     class Entropy(trt.IInt8EntropyCalibrator2):
