@@ -162,10 +162,29 @@ class FileSource:
         self.rate: Fraction | None = Fraction(rate) if rate else None
         self.time_base: Fraction | None = self.stream.time_base
         self.frames_expected: int = int(self.stream.frames or 0)
+        self.declared_duration: float | None = self._declared_duration()
+        self.decoded_end = 0.0  # seconds: end of the last decoded frame (to detect truncation)
         self.width, self.height = self.stream.codec_context.width, self.stream.codec_context.height
         self.error: Exception | None = None
         self._it: Iterator[Any] | None = None
         self._index = 0
+
+    def _declared_duration(self) -> float | None:
+        """The video track's own duration from the container (not the audio's), if it says."""
+        s = self.stream
+        if s.duration and s.time_base:
+            return float(s.duration * s.time_base)
+        tag = (s.metadata or {}).get("DURATION")  # Matroska stores it as a per-track tag
+        m = re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d+)?)", tag.strip()) if tag else None
+        return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None
+
+    def truncated(self) -> bool:
+        """True if fewer frames were decoded than the container declares (count or duration)."""
+        if self.frames_expected:
+            return self._index < self.frames_expected
+        if self.declared_duration and self.fps:
+            return self.decoded_end < self.declared_duration - 1.5 / self.fps
+        return False
 
     def items(self) -> Iterator[Any]:
         """Video :class:`Frame` objects and (with ``audio``) audio ``av.Packet`` objects, in order.
@@ -192,8 +211,13 @@ class FileSource:
             self.error = self.error or e
 
     def _frame(self, f: Any) -> Frame:
-        fr = Frame(f.to_ndarray(format="bgr24"), self._index, time.monotonic(), f.pts, f.time_base)
+        tb = f.time_base or self.stream.time_base  # frames drained by the flush carry no time base
+        fr = Frame(f.to_ndarray(format="bgr24"), self._index, time.monotonic(), f.pts, tb)
         self._index += 1
+        if f.pts is not None and tb is not None:
+            start = self.stream.start_time or 0
+            end = float((f.pts - start) * tb) + (1 / self.fps if self.fps else 0.0)
+            self.decoded_end = max(self.decoded_end, end)
         return fr
 
     def read(self) -> Frame | None:
