@@ -14,9 +14,10 @@ from conftest import tiny_model
 
 
 def real_upscaler(scale: int) -> Any:
-    from adapter_until_upscaler import TorchAdapter  # TEMPORARY until edgesr/upscaler.py lands
+    """The real ``edgesr.Upscaler`` (PyTorch backend) on a tiny seeded model."""
+    from edgesr.upscaler import Upscaler
 
-    return TorchAdapter(tiny_model("edge", scale))
+    return Upscaler(tiny_model("edge", scale))
 
 
 def make_clip(path: Path, frames: int = 30, fps: int = 25, audio: bool = True, size: tuple[int, int] = (96, 64)) -> Path:
