@@ -1,0 +1,98 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from edgesr.errors import ConfigError
+from edgesr.models import load_model
+from edgesr.training import TrainConfig, train
+
+COMMON = dict(model="edge_tiny", scale=2, batch=4, patch=16, lr=1e-3, progress=False,
+              model_kwargs={"n_feats": 8, "n_blocks": 2}, ckpt_every=3)
+
+
+def _weights(path):
+    return torch.load(path, weights_only=True)["model"]
+
+
+def test_training_reduces_loss_and_validates(tmp_path, image_folder):
+    out = train(TrainConfig(data=(str(image_folder),), out=str(tmp_path / "r"), steps=40, val_data=str(image_folder),
+                            val_every=40, **COMMON))
+    recs = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    first, last = sum(r["loss"] for r in recs[:5]) / 5, sum(r["loss"] for r in recs[-5:]) / 5
+    assert last < first
+    assert "val_psnr" in recs[-1] and (tmp_path / "r" / "best.pt").is_file()
+    assert load_model(out).scale == 2
+
+
+def _cli(image_folder, out, steps):
+    return [sys.executable, "-m", "edgesr", "train", "--model", "edge_tiny", "--scale", "2", "--data", str(image_folder),
+            "--steps", str(steps), "--batch", "4", "--patch", "16", "--lr", "1e-3", "--ckpt-every", "2",
+            "--threads", "1", "--out", str(out), "--model-kwargs", '{"n_feats": 8, "n_blocks": 2}', "--no-progress"]
+
+
+def test_killed_run_resumes_exactly(tmp_path, image_folder):
+    """SIGKILL mid-run (no chance to clean up), --resume, and end with the weights of an uninterrupted run."""
+    steps = 150
+    out = tmp_path / "k"
+    p = subprocess.Popen(_cli(image_folder, out, steps), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "last.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    killed_at = torch.load(out / "last.pt", weights_only=True)["step"]
+    assert 2 <= killed_at < steps
+    subprocess.run(_cli(image_folder, out, steps) + ["--resume"], check=True, capture_output=True)
+    subprocess.run(_cli(image_folder, tmp_path / "ref", steps), check=True, capture_output=True)
+    a, b = _weights(out / "last.pt"), _weights(tmp_path / "ref" / "last.pt")
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == steps
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    assert not list(out.glob(".*tmp"))  # atomic writes leave no temp files behind
+
+
+def test_unpaired_and_lambda_zero(tmp_path, image_folder):
+    train(TrainConfig(data=(str(image_folder),), unpaired=(str(image_folder),), out=str(tmp_path / "u"), steps=4,
+                      **COMMON))
+    recs = [json.loads(line) for line in (tmp_path / "u" / "log.jsonl").read_text().splitlines()]
+    assert recs[1]["primal"] == 0 and recs[1]["dual"] > 0  # odd steps are unpaired batches
+    train(TrainConfig(data=(str(image_folder),), out=str(tmp_path / "z"), steps=2, **{**COMMON, "ckpt_every": 1},
+                      dual_weight=0.0))
+    with pytest.raises(ConfigError, match="no training data"):
+        TrainConfig(out=str(tmp_path))
+    with pytest.raises(ConfigError, match="dual_weight"):
+        TrainConfig(unpaired=("x",), dual_weight=0)
+
+
+def test_ddp_two_cpu_processes_keep_replicas_identical(tmp_path, image_folder):
+    script = tmp_path / "ddp.py"
+    script.write_text(
+        "import os, sys, torch, torch.distributed as dist\n"
+        "import edgesr.training as T\n"
+        "seen = {}\n"
+        "orig = T.TrainStep.__init__\n"
+        "def init(self, model, w):\n"
+        "    orig(self, model, w); seen['m'] = model\n"
+        "T.TrainStep.__init__ = init\n"
+        "T.train(T.TrainConfig(model='edge_tiny', scale=2, data=(sys.argv[2],), out=sys.argv[1], steps=4, batch=2,"
+        " patch=16, progress=False, model_kwargs={'n_feats': 8, 'n_blocks': 2}))\n"
+        "torch.save(seen['m'].state_dict(), os.path.join(sys.argv[1], f'rank{dist.get_rank()}.pt'))\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+                        str(script), str(tmp_path / "d"), str(image_folder)], env=env, capture_output=True, text=True,
+                       timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    a = torch.load(tmp_path / "d" / "rank0.pt", weights_only=True)
+    b = torch.load(tmp_path / "d" / "rank1.pt", weights_only=True)
+    init = torch.load(tmp_path / "d" / "model.pt", weights_only=True)["state_dict"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert any(not torch.equal(a[k], init[k]) for k in a) is False  # model.pt is rank 0's final weights
