@@ -296,7 +296,8 @@ class PacedSource:
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        fr = Frame(img, self._index, time.monotonic())
+        # stamped when it "arrived" (due), even if read late: as a camera's own timestamp would be
+        fr = Frame(img, self._index, due)
         self._index += 1
         return fr
 
