@@ -53,6 +53,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # torch CPU threads (0: leave torch's default)
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # config overrides, e.g. channels
+    init: str | None = None  # warm start: copy every same-named, same-shaped tensor (e.g. x2 body -> x4)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -125,6 +126,9 @@ def train(cfg: TrainConfig | None = None, resume: bool = False, **kwargs: Any) -
 
     torch.manual_seed(cfg.seed)
     model = _build(cfg).to(device)
+    if cfg.init and not (resume and state_path.is_file()):
+        n = warm_start(model, cfg.init)
+        log.info("warm start from %s: %d tensors copied", cfg.init, n)
     step_mod = TrainStep(model, cfg.dual_weight).to(device)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     sched = _make_scheduler(opt, cfg)
@@ -237,6 +241,17 @@ def train(cfg: TrainConfig | None = None, resume: bool = False, **kwargs: Any) -
     if distributed:
         dist.barrier()
     return final
+
+
+def warm_start(model: SRModel, path: str | Path) -> int:
+    """Copy tensors whose name and shape match from another checkpoint (e.g. the x2 body into x4)."""
+    src = load_model(path).state_dict()
+    dst = model.state_dict()
+    same = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
+    if not same:
+        raise ConfigError(f"--init {path}: no tensor matches this architecture; use a checkpoint of the same family")
+    model.load_state_dict(same, strict=False)
+    return len(same)
 
 
 def _main_thread() -> bool:

@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--model-kwargs", default="{}", help='JSON config overrides, e.g. \'{"n_feats": 24}\'')
+    p.add_argument("--init", help="warm start from a checkpoint (same-shaped tensors, e.g. an x2 model for x4)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--no-progress", action="store_true")
 
@@ -36,7 +37,7 @@ def run(a: argparse.Namespace) -> int:
                       val_data=a.val_data, out=a.out, steps=a.steps, batch=a.batch, patch=a.patch, lr=a.lr,
                       schedule=a.schedule, step_size=a.step_size, gamma=a.gamma, dual_weight=a.dual_weight,
                       val_every=a.val_every, ckpt_every=a.ckpt_every, seed=a.seed, threads=a.threads,
-                      model_kwargs=json.loads(a.model_kwargs), progress=not a.no_progress)
+                      model_kwargs=json.loads(a.model_kwargs), init=a.init, progress=not a.no_progress)
     path = train(cfg, resume=a.resume)
     print(path)
     return 0

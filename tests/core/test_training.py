@@ -96,3 +96,17 @@ def test_ddp_two_cpu_processes_keep_replicas_identical(tmp_path, image_folder):
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert any(not torch.equal(a[k], init[k]) for k in a) is False  # model.pt is rank 0's final weights
+
+
+def test_warm_start_across_scales(tmp_path):
+    from edgesr.models import create_model, save_model
+    from edgesr.training import warm_start
+
+    x2 = create_model("edge_tiny", scale=2)
+    p = save_model(x2, tmp_path / "x2.pt")
+    x4 = create_model("edge_tiny", scale=4)
+    n = warm_start(x4, p)
+    assert torch.equal(x4.blocks[0].conv1.weight, x2.blocks[0].conv1.weight)
+    assert not torch.equal(x4.tail.weight[:12], x2.tail.weight) and n > 0
+    with pytest.raises(ConfigError, match="no tensor matches"):
+        warm_start(create_model("drn_s", scale=4, n_feats=4, n_blocks=1), p)
