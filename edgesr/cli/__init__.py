@@ -26,12 +26,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def _main_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="edgesr",
+        prog="edgesr", add_help=False,
         description="Super-resolution for the edge: train, compress, export, upscale, evaluate, benchmark.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="commands:\n" + "\n".join(f"  {k:<10} {v[1]}" for k, v in COMMANDS.items())
         + "\n\nrun 'edgesr COMMAND --help' for a command's options",
     )
+    p.add_argument("-h", "--help", action="store_true", help="show this help message and exit")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     p.add_argument("command", nargs="?", choices=list(COMMANDS), metavar="COMMAND")
     return p
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
         p = _main_parser()
-        ns, _ = p.parse_known_args(argv)
+        ns, _ = p.parse_known_args([a for a in argv if a.startswith("-")])
         if ns.version:
             from edgesr import __version__
 
