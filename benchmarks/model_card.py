@@ -1,0 +1,156 @@
+"""Model card numbers for the bundled models, next to bicubic and OpenCV's dnn_superres peers,
+all measured in this one run: Set5/Set14 Y-PSNR/SSIM (standard protocol), params, GFLOPs at
+640x360 input, and CPU speed at 1280x720 output (ours through ONNX Runtime, peers through cv2.dnn).
+
+    PYTHONPATH=/path/to/opencv-contrib python benchmarks/model_card.py --data ../shared/data \
+        --peers ../shared/peers/opencv-superres
+
+cv2.dnn_superres needs opencv-contrib-python (install it with `pip install --target DIR
+opencv-contrib-python-headless` and put DIR first on PYTHONPATH, so the main cv2 stays untouched).
+Writes benchmarks/results/model_card.json, edgesr/weights/card.json and docs/img/models_psnr_gflops.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PUBLISHED = {  # Set5 Y-PSNR from the papers (GPU-trained), for the card's reference columns
+    ("FSRCNN (paper)", 2): 37.05, ("FSRCNN (paper)", 3): 33.18, ("FSRCNN (paper)", 4): 30.72,
+    ("DRN-S (paper)", 4): 32.68,
+}
+PEERS = {"fsrcnn": "FSRCNN", "fsrcnn-small": "FSRCNN-small", "espcn": "ESPCN", "lapsrn": "LapSRN"}
+
+
+def _time(fn: Callable[[], Any], budget: float = 3.0, min_iters: int = 5) -> float:
+    fn()  # warm-up
+    times = []
+    t_end = time.perf_counter() + budget
+    while len(times) < min_iters or time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 200:
+            break
+    return float(np.median(times))
+
+
+def _peer_models(peers: Path) -> list[tuple[str, str, int, Path]]:
+    out = []
+    for pb in sorted(peers.glob("*.pb")):
+        stem = pb.stem.lower()  # e.g. FSRCNN_x2, FSRCNN-small_x3, ESPCN_x4, LapSRN_x8
+        algo, _, s = stem.rpartition("_x")
+        if algo in PEERS and s.isdigit() and int(s) in (2, 3, 4):
+            out.append((PEERS[algo], algo, int(s), pb))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--peers", default=str(ROOT.parent / "shared" / "peers" / "opencv-superres"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "model_card.json"))
+    ap.add_argument("--budget", type=float, default=3.0, help="seconds of timing per model")
+    a = ap.parse_args()
+
+    import onnxruntime as ort
+
+    import edgesr
+    from edgesr.evaluate import bicubic_fn, evaluate
+    from edgesr.hub import WEIGHTS, bundled_models
+    from edgesr.models import count_flops, count_params
+
+    sets = {n: Path(a.data) / "benchmark" / n for n in ("Set5", "Set14")}
+    rows: list[dict[str, Any]] = []
+    out_hw = (720, 1280)
+
+    def add(name: str, kind: str, scale: int, fn: Callable[[np.ndarray], np.ndarray], params: int | None,
+            gflops: float | None, speed: Callable[[], Any] | None) -> None:
+        row: dict[str, Any] = {"name": name, "kind": kind, "scale": scale, "params": params, "gflops_360p": gflops}
+        for sname, folder in sets.items():
+            r = evaluate(fn, folder, scale, name=name)
+            row[f"{sname}_psnr"], row[f"{sname}_ssim"] = round(r.psnr, 3), round(r.ssim, 4)
+            row["bicubic_" + sname] = round(r.bicubic_psnr, 3)
+        if speed is not None:
+            dt = _time(speed, a.budget)
+            row["ms_720p_out"], row["fps_720p_out"] = round(dt * 1e3, 2), round(1 / dt, 2)
+        rows.append(row)
+        print(json.dumps(row))
+
+    for s in (2, 3, 4):
+        lr = np.zeros((out_hw[0] // s, -(-out_hw[1] // s), 3), np.uint8)
+        add("bicubic", "reference", s, bicubic_fn(s), 0, 0.0,
+            lambda lr=lr, s=s: cv2.resize(lr, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC))
+
+    for name in bundled_models():
+        model = edgesr.load_model(WEIGHTS / f"{name}.pt")
+        s = model.scale
+        sess = ort.InferenceSession(str(WEIGHTS / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+        x = np.random.rand(1, 3, out_hw[0] // s, -(-out_hw[1] // s)).astype(np.float32)
+        up = edgesr.Upscaler(WEIGHTS / f"{name}.onnx", color="rgb")
+        add(name, "edgesr", s, up.run, count_params(model), count_flops(model, (360, 640)) / 1e9,
+            lambda sess=sess, x=x: sess.run(None, {"input": x}))
+
+    if hasattr(cv2, "dnn_superres") and Path(a.peers).is_dir():
+        for label, algo, s, pb in _peer_models(Path(a.peers)):
+            sr = cv2.dnn_superres.DnnSuperResImpl_create()
+            sr.readModel(str(pb))
+            sr.setModel(algo, s)
+            fn = lambda lr, sr=sr: sr.upsample(np.ascontiguousarray(lr[..., ::-1]))[..., ::-1]  # noqa: E731
+            net = cv2.dnn.readNetFromTensorflow(str(pb))
+            ch = 1 if algo.startswith("fsrcnn") else 3
+            try:
+                gflops = net.getFLOPS([1, ch, 360, 640]) / 1e9
+            except cv2.error:
+                gflops = None
+            lr = np.random.randint(0, 255, (out_hw[0] // s, -(-out_hw[1] // s), 3), np.uint8)
+            add(f"{label} x{s} (OpenCV)", "peer", s, fn, None, gflops, lambda sr=sr, lr=lr: sr.upsample(lr))
+    else:
+        print("cv2.dnn_superres not available: peers skipped (install opencv-contrib-python)")
+
+    card = {"rows": rows, "published_set5": {f"{k[0]} x{k[1]}": v for k, v in PUBLISHED.items()},
+            "machine": f"{__import__('os').cpu_count()} CPU cores", "onnxruntime": ort.__version__}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(card, indent=2))
+    (WEIGHTS / "card.json").write_text(json.dumps({r["name"]: r for r in rows if r["kind"] == "edgesr"}, indent=2))
+    plot(rows, ROOT / "docs" / "img" / "models_psnr_gflops.png")
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    for ax, s in zip(axes, (2, 3, 4)):
+        for r in rows:
+            if r["scale"] != s or r.get("gflops_360p") is None:
+                continue
+            style = {"edgesr": ("o", "C0"), "peer": ("s", "C1"), "reference": ("x", "k")}[r["kind"]]
+            g = max(r["gflops_360p"], 0.05)
+            ax.scatter(g, r["Set5_psnr"], marker=style[0], color=style[1], s=50)
+            ax.annotate(r["name"].replace(" (OpenCV)", ""), (g, r["Set5_psnr"]), fontsize=7,
+                        xytext=(4, 3), textcoords="offset points")
+        for (label, ps), v in PUBLISHED.items():
+            if ps == s:
+                ax.axhline(v, ls="--", lw=0.8, color="gray")
+                ax.text(0.06, v, label, fontsize=7, va="bottom", color="gray")
+        ax.set_xscale("log")
+        ax.set_title(f"x{s}: Set5 Y-PSNR vs GFLOPs (640x360 input)")
+        ax.set_xlabel("GFLOPs per frame (log)")
+        ax.set_ylabel("Set5 PSNR (dB)")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
