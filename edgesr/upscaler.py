@@ -187,7 +187,7 @@ class Upscaler:
             raise InputError(f"frame dtype {frame.dtype} is not supported; use uint8 (0-255), uint16 (0-65535) or "
                              "float16/32/64 in [0, 1], e.g. frame.astype(np.uint8)")
         if frame.ndim == 2:
-            h, w, c = *frame.shape, 1
+            h, w, c = int(frame.shape[0]), int(frame.shape[1]), 1
         elif frame.ndim == 3 and frame.shape[2] in (1, 3, 4):
             h, w, c = frame.shape
         elif frame.ndim == 3 and frame.shape[0] in (1, 3, 4):
