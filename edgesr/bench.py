@@ -15,6 +15,7 @@ a 2-core CPU.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import json
 import logging
@@ -536,7 +537,7 @@ def _row_specs(cfg: BenchConfig, m: _Model, workdir: Path) -> tuple[list[_RowSpe
                     missing.append((disp, "peer", "opencv-dnn", "fp32", "cpu", f"{pb} not found"))
                     continue
                 specs.append(_RowSpec(disp, "peer", "opencv-dnn", "fp32", "cpu",
-                                      lambda pb=pb, algo=algo: _peer_runner(pb, algo, scale)))
+                                      functools.partial(_peer_runner, pb, algo, scale)))
     if cfg.rows:
         keep = [r.lower() for r in cfg.rows]
         specs = [s for s in specs if any(k in s.name.lower() for k in keep)]
@@ -548,7 +549,7 @@ def _row_specs(cfg: BenchConfig, m: _Model, workdir: Path) -> tuple[list[_RowSpe
 def _peer_runner(pb: Path, algo: str, scale: int) -> _Runner:
     import cv2
 
-    sr = cv2.dnn_superres.DnnSuperResImpl_create()
+    sr = getattr(cv2, "dnn_superres").DnnSuperResImpl_create()  # contrib-only module
     sr.readModel(str(pb))
     sr.setModel(algo, scale)
     return _FnRunner(sr.upsample, "peer", "opencv-dnn")
