@@ -317,7 +317,7 @@ def open_source(spec: str | int | os.PathLike[str] | Source) -> Source:
         return src
     if kind in ("folder", "image"):
         raise DataError(f"{spec} is an image/folder, not a video or stream; use the 'edgesr upscale' image path")
-    return FileSource(spec)
+    return FileSource(spec)  # type: ignore[arg-type]
 
 
 class ReconnectingSource:

@@ -96,7 +96,7 @@ class VideoWriter:
             self.container = av.open(str(self.tmp), "w", format=self._format())
         except (av.error.FFmpegError, ValueError) as e:
             raise ConfigError(f"cannot write {self.path.suffix!r} videos: {e}; use .mp4 or .mkv") from e
-        s = self.container.add_stream(self.codec, rate=self.rate)
+        s: Any = self.container.add_stream(self.codec, rate=self.rate)
         s.width, s.height, s.pix_fmt = width + self.pad[1], height + self.pad[0], "yuv420p"
         if self.codec == "libx264":
             ctb = self.in_tb  # keep the source clock exactly
@@ -316,10 +316,10 @@ def upscale_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], upsc
     if err is not None:
         part = writer.abort()
         where = f"playable partial output: {part}" if part else "no frame was written, no output"
-        total = f"/{expected}" if expected else ""
-        msg = f"stopped after {done}{total} frames ({err.__class__.__name__}: {err}); {where}"
+        of = f"/{expected}" if expected else ""
+        msg = f"stopped after {done}{of} frames ({err.__class__.__name__}: {err}); {where}"
         if isinstance(err, KeyboardInterrupt):
-            log.warning("interrupted after %d%s frames; %s", done, total, where)
+            log.warning("interrupted after %d%s frames; %s", done, of, where)
             raise err
         log.error("%s", msg)
         raise IncompleteVideoError(msg + "; fix the input (or re-encode it) and run again",
