@@ -303,6 +303,11 @@ class TensorInfo:
     dtype: np.dtype
 
 
+def _dims(d: Any) -> tuple[int, ...]:
+    """``trt.Dims`` -> tuple (index-based: the stubs do not declare ``Dims`` iterable)."""
+    return tuple(int(d[i]) for i in range(len(d)))
+
+
 def _np_dtype(trt_module: Any, dtype: Any) -> np.dtype:
     try:
         return np.dtype(trt_module.nptype(dtype))
@@ -338,11 +343,11 @@ def io_tensors(engine: "trt.ICudaEngine") -> list[TensorInfo]:
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
             out.append(TensorInfo(name, engine.get_tensor_mode(name) == t.TensorIOMode.INPUT,
-                                  tuple(engine.get_tensor_shape(name)), _np_dtype(t, engine.get_tensor_dtype(name))))
+                                  _dims(engine.get_tensor_shape(name)), _np_dtype(t, engine.get_tensor_dtype(name))))
         return out
     for i in range(engine.num_bindings):  # type: ignore[attr-defined]  # TRT < 8.5 binding API
         out.append(TensorInfo(engine.get_binding_name(i), engine.binding_is_input(i),  # type: ignore[attr-defined]
-                              tuple(engine.get_binding_shape(i)),  # type: ignore[attr-defined]
+                              _dims(engine.get_binding_shape(i)),  # type: ignore[attr-defined]
                               _np_dtype(t, engine.get_binding_dtype(i))))  # type: ignore[attr-defined]
     return out
 
@@ -354,7 +359,7 @@ def profile_shapes(engine: "trt.ICudaEngine", name: str, profile: int = 0
         shapes = engine.get_tensor_profile_shape(name, profile)
     else:
         shapes = engine.get_profile_shape(profile, name)  # type: ignore[attr-defined]  # TRT < 8.5
-    mn, opt, mx = (tuple(int(d) for d in s) for s in shapes)
+    mn, opt, mx = (_dims(s) for s in shapes)
     return mn, opt, mx
 
 
@@ -378,8 +383,8 @@ def set_input_shape(context: "trt.IExecutionContext", name: str, shape: Sequence
 def tensor_shape(context: "trt.IExecutionContext", name: str) -> tuple[int, ...]:
     """Shape of tensor ``name`` in this context (outputs are resolved after ``set_input_shape``)."""
     if hasattr(context, "get_tensor_shape"):
-        return tuple(int(d) for d in context.get_tensor_shape(name))
-    return tuple(int(d) for d in context.get_binding_shape(_binding_index(context, name)))  # type: ignore[attr-defined]
+        return _dims(context.get_tensor_shape(name))
+    return _dims(context.get_binding_shape(_binding_index(context, name)))  # type: ignore[attr-defined]
 
 
 def set_tensor_addresses(context: "trt.IExecutionContext", addresses: Mapping[str, int]) -> list[int]:
