@@ -14,7 +14,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -52,7 +52,7 @@ class _Primal(torch.nn.Module):
 
 
 def export_onnx(model: SRModel | str | os.PathLike[str], path: str | os.PathLike[str], *, opset: int = 17,
-                dynamic: bool = True, shape: tuple[int, int, int, int] | None = None,
+                dynamic: bool = True, shape: Sequence[int] | None = None,
                 extra_meta: Mapping[str, Any] | None = None, simplify: bool = True, verify: bool = True,
                 image: Any = None, atol: float = 1e-3, on_report: Callable[[Any], None] | None = None) -> Path:
     """Export the primal network to one self-contained ONNX file (written atomically).
@@ -75,7 +75,7 @@ def export_onnx(model: SRModel | str | os.PathLike[str], path: str | os.PathLike
         raise ConfigError(f"shape must be N,C,H,W (4 numbers), got {shape}; e.g. --shape 1x3x360x640")
     path = Path(path)
     model = model.eval().float().cpu()
-    n, c, h, w = shape or (1, 3, 64, 64)
+    n, c, h, w = tuple(shape) if shape is not None else (1, 3, 64, 64)
     dummy = torch.rand(n, c, h, w)
     axes = None if shape is not None or not dynamic else {INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
                                                           OUTPUT_NAME: {0: "batch", 2: "out_height", 3: "out_width"}}

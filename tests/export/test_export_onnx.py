@@ -118,3 +118,24 @@ def test_import_and_help_stay_light():
             "assert not bad, bad\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_cli_export_onnx_end_to_end(edge_x2, small_photo, tmp_path, capsys):
+    import cv2
+
+    import edgesr
+    from edgesr.cli import main
+
+    ckpt = edgesr.save_model(edge_x2, tmp_path / "tiny.pt")
+    img = tmp_path / "photo.png"
+    cv2.imwrite(str(img), small_photo[..., ::-1])
+    out = tmp_path / "tiny.onnx"
+    assert main(["export", "onnx", str(ckpt), "-o", str(out), "--shape", "1x3x24x32", "--image", str(img)]) == 0
+    printed = capsys.readouterr().out
+    assert "max abs diff" in printed and "PSNR" in printed and "OK" in printed
+    assert read_metadata(out)["edgesr.scale"] == "2"
+    assert [d.dim_value for d in onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim] == [1, 3, 24, 32]
+    # options that do not apply are errors, not silently ignored
+    assert main(["export", "onnx", str(ckpt), "-o", str(tmp_path / "x.onnx"), "--calib", str(img)]) == 2
+    assert main(["export", "onnx", str(ckpt), "-o", str(tmp_path / "y.onnx"), "--int8"]) == 2
+    assert "--calib" in capsys.readouterr().err
