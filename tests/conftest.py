@@ -30,7 +30,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     has_gpu = torch.cuda.is_available()
-    has_trt = importlib.util.find_spec("tensorrt") is not None
+    spec = importlib.util.find_spec("tensorrt")
+    has_trt = spec is not None and spec.origin is not None  # tensorrt-stubs alone is a namespace package
     for item in items:
         if "gpu" in item.keywords and not has_gpu:
             item.add_marker(pytest.mark.skip(reason="no CUDA GPU on this machine"))
