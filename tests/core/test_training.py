@@ -39,7 +39,7 @@ def _cli(image_folder, out, steps):
 
 def test_killed_run_resumes_exactly(tmp_path, image_folder):
     """SIGKILL mid-run (no chance to clean up), --resume, and end with the weights of an uninterrupted run."""
-    steps = 150
+    steps = 100
     out = tmp_path / "k"
     p = subprocess.Popen(_cli(image_folder, out, steps), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
