@@ -133,8 +133,8 @@ def _make_calibrator(feeder: CalibrationFeeder, algorithm: str) -> "trt.IInt8Cal
         def get_batch_size(self) -> int:
             return feeder.batch_size
 
-        def get_batch(self, names: list[str]) -> list[int] | None:
-            return feeder.get_batch(names)
+        def get_batch(self, names: list[str]) -> list[int]:
+            return feeder.get_batch(names) or []  # [] ends calibration
 
         def read_calibration_cache(self) -> bytes | None:
             return feeder.read_cache()
@@ -150,8 +150,8 @@ def _make_calibrator(feeder: CalibrationFeeder, algorithm: str) -> "trt.IInt8Cal
         def get_batch_size(self) -> int:
             return feeder.batch_size
 
-        def get_batch(self, names: list[str]) -> list[int] | None:
-            return feeder.get_batch(names)
+        def get_batch(self, names: list[str]) -> list[int]:
+            return feeder.get_batch(names) or []  # [] ends calibration
 
         def read_calibration_cache(self) -> bytes | None:
             return feeder.read_cache()
