@@ -107,3 +107,13 @@ def test_bad_iterables(small_photo: np.ndarray) -> None:
     with pytest.raises(DataError, match="shape"):
         as_calibration_set([{"input": np.zeros((1, 1, 16, 16), np.float32)}])
     assert isinstance(as_calibration_set([{"input": frame_to_nchw(small_photo)}]), CalibrationSet)
+
+
+def test_import_does_not_load_runtimes() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, edgesr.calibration; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'onnxruntime', 'tensorrt', 'torch'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
