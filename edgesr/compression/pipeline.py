@@ -155,8 +155,9 @@ def compress(model: SRModel | str | os.PathLike[str], ratio: float = 0.3, data: 
 
     channels_file = work / "search" / "channels.json"
     if need("search", channels_file):
+        if not channels_file.is_file():
+            ran.append("search")
         search_channels(src, data, work / "search", cfg.search)
-        ran.append("search")
     channels = list(json.loads(channels_file.read_text())["channels"])
     if stage == "search":
         arch = src.arch()
@@ -165,8 +166,9 @@ def compress(model: SRModel | str | os.PathLike[str], ratio: float = 0.3, data: 
 
     pruned = work / "prune" / "pruned.pt"
     if need("prune", pruned):
+        if not pruned.is_file():
+            ran.append("prune")
         prune(src, channels, data, work / "prune", replace(cfg.prune, dual_weight=cfg.search.dual_weight))
-        ran.append("prune")
     if stage == "prune":
         return _report(src, load_model(pruned), channels, cfg, work, None, ran, latency=False)
 

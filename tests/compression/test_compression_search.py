@@ -1,0 +1,130 @@
+"""Channel number search: budget and multiple-of-4 rules, every family, resume after a kill."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import edgesr
+from edgesr.compression import SearchConfig, cost_model, project, search_channels, search_space
+from edgesr.errors import ConfigError
+from edgesr.models import count_flops, count_params
+
+FAST = dict(steps=2, batch=2, patch=16, progress=False)
+
+
+def _wide_edge(seed: int = 0):
+    torch.manual_seed(seed)
+    return edgesr.create_model("edge_tiny", 2, n_feats=16, n_blocks=2)
+
+
+def _shape(model, channels):
+    arch = model.arch()
+    return edgesr.models.build_model(arch["family"], {**arch["config"], "channels": channels}, name=arch["name"])
+
+
+@pytest.mark.parametrize("kind", ["flops", "params"])
+def test_cost_model_is_exact(kind, any_tiny_model):
+    m = any_tiny_model
+    cm = cost_model(m, kind, (24, 24))
+    ch = [max(1, w // 2) for w in (p.producer.out_channels for p in m.prunable())]
+    small = _shape(m, ch)
+    want = count_flops(small, (24, 24)) if kind == "flops" else count_params(small)
+    assert cm.cost(ch) == pytest.approx(want, rel=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["flops", "params"])
+def test_search_respects_budget_and_multiple_of_4(kind, tmp_path, image_folder):
+    m = _wide_edge()
+    cfg = SearchConfig(ratio=0.3, budget=kind, **FAST)
+    space = search_space(m, cfg)
+    assert all(c % 4 == 0 for cands in space.candidates for c in cands)
+    ch = search_channels(m, [image_folder], tmp_path / "s", cfg)
+    assert all(c % 4 == 0 and c in cands for c, cands in zip(ch, space.candidates))
+    small = _shape(m, ch)
+    full = count_flops(m, cfg.cost_hw) if kind == "flops" else count_params(m)
+    got = count_flops(small, cfg.cost_hw) if kind == "flops" else count_params(small)
+    assert got <= (1 - cfg.ratio) * full
+    info = json.loads((tmp_path / "s" / "channels.json").read_text())
+    assert info["channels"] == ch and info["steps"] == cfg.steps
+
+
+def test_search_drn(tmp_path, image_folder):
+    from conftest import tiny_model  # type: ignore[import-not-found]
+
+    m = tiny_model("drn", 4)
+    cfg = SearchConfig(ratio=0.25, **{**FAST, "steps": 2, "patch": 12})
+    ch = search_channels(m, [image_folder], tmp_path / "s", cfg)
+    space = search_space(m, cfg)
+    assert len(ch) == len(m.prunable()) and space.cost.cost(ch) <= space.budget
+
+
+def test_projection_enforces_budget():
+    m = _wide_edge()
+    space = search_space(m, SearchConfig(ratio=0.3))
+    over = [16, 16]  # full width: above any 30% budget
+    probs = [[0.1] * (len(c) - 1) + [0.9] for c in space.candidates]
+    space2 = type(space)(tuple(c + (16,) for c in space.candidates), space.budget, space.cost)
+    ch = project(over, [p + [0.5] for p in probs], space2)
+    assert space.cost.cost(ch) <= space.budget and ch != over
+
+
+def test_unreachable_ratio_says_what_to_do():
+    with pytest.raises(ConfigError, match="smaller --ratio"):
+        search_space(_wide_edge(), SearchConfig(ratio=0.97))
+    with pytest.raises(ConfigError, match="ratio"):
+        SearchConfig(ratio=1.5)
+
+
+SCRIPT = textwrap.dedent("""
+    import sys, torch
+    torch.set_num_threads(1)
+    import edgesr
+    from edgesr.compression import SearchConfig, search_channels
+    torch.manual_seed(0)
+    m = edgesr.create_model("edge_tiny", 2, n_feats=8, n_blocks=2)
+    search_channels(m, [sys.argv[1]], sys.argv[2], SearchConfig(ratio=0.3, steps=int(sys.argv[3]), batch=1,
+                    patch=12, ckpt_every=2, progress=False))
+""")
+
+
+def test_search_resumes_after_kill(tmp_path, image_folder):
+    steps = 16
+    script = tmp_path / "run_search.py"
+    script.write_text(SCRIPT)
+    work = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(script), str(image_folder), str(work), str(steps)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    t0 = time.time()
+    while not (work / "last.pt").is_file():
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else "search exited"
+        assert time.time() - t0 < 120, "no checkpoint within 120 s"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (work / "channels.json").exists(), "the run finished before the kill; the test proved nothing"
+    killed_at = torch.load(work / "last.pt", weights_only=True)["step"]
+    assert 0 < killed_at < steps
+
+    torch.manual_seed(0)
+    m = edgesr.create_model("edge_tiny", 2, n_feats=8, n_blocks=2)
+    cfg = SearchConfig(ratio=0.3, steps=steps, batch=1, patch=12, ckpt_every=2, progress=False)
+    resumed = search_channels(m, [image_folder], work, cfg)
+    info = json.loads((work / "channels.json").read_text())
+    assert info["steps"] == steps
+    # one record per step in the log after the resumed run, continuing from the checkpoint
+    logged = [json.loads(line)["step"] for line in (work / "log.jsonl").read_text().splitlines()]
+    assert logged[-1] == steps and sorted(set(logged)) == list(range(1, steps + 1))
+
+    ref = search_channels(m, [image_folder], tmp_path / "straight", cfg)
+    ref_info = json.loads((tmp_path / "straight" / "channels.json").read_text())
+    assert ref_info["steps"] == info["steps"] and resumed == ref
+    assert torch.allclose(torch.tensor(sum(info["probs"], [])), torch.tensor(sum(ref_info["probs"], [])), atol=1e-4)
