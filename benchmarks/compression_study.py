@@ -6,6 +6,7 @@ Methods, per FLOPs-reduction ratio, all starting from the same trained reference
   l1       DRC's searched channel counts, channels chosen by filter L1 norm, same fine-tune
   scratch  uniform inner width with FLOPs <= DRC's, trained from scratch for ref_steps + finetune steps
   ref_ft   the unpruned reference fine-tuned for the same steps (the "no loss" line)
+  drc_noreopt  (ablation, not plotted) DRC's searched config, greedy selection without re-optimisation
 Each job writes one JSON in WORK/results/; ``--collect`` merges them into
 benchmarks/results/compression_study.json and draws docs/img/compression_psnr_flops.png.
 """
@@ -52,14 +53,19 @@ def finetune(a: argparse.Namespace, src: Path, out: Path, dual_weight: float) ->
                              threads=1, progress=False), resume=True)
 
 
-def run_drc(a: argparse.Namespace, ratio: float, lam: float, method: str) -> None:
+def run_drc(a: argparse.Namespace, ratio: float, lam: float, method: str, reopt: int = 1) -> None:
+    import shutil
+
     from edgesr.compression import CompressConfig, FinetuneConfig, PruneConfig, SearchConfig, compress
     from edgesr.models import load_model
 
     t0 = time.perf_counter()
     work = Path(a.work) / f"{method}_r{ratio}"
+    if method == "drc_noreopt":  # ablation: DRC's own searched config, selection without re-optimisation
+        (work / "search").mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(a.work) / f"drc_r{ratio}" / "search" / "channels.json", work / "search" / "channels.json")
     cfg = CompressConfig(search=SearchConfig(steps=a.search_steps, patch=32, dual_weight=lam, progress=False),
-                         prune=PruneConfig(dual_weight=lam, batches=2, reopt_steps=1, progress=False),
+                         prune=PruneConfig(dual_weight=lam, batches=2, reopt_steps=reopt, progress=False),
                          finetune=FinetuneConfig(steps=a.finetune_steps, batch=16, patch=32, lr=2e-4, dual_weight=lam))
     compress(a.ref, ratio, FT_DATA, work / "final.pt", work_dir=work, config=cfg, latency=False)
     pre = psnrs(load_model(work / "prune" / "pruned.pt"))
@@ -173,6 +179,8 @@ def main() -> None:
                 run_ref(a)
             elif m in ("drc", "drc_nodual"):
                 run_drc(a, ratio, 0.1 if m == "drc" else 0.0, m)
+            elif m == "drc_noreopt":
+                run_drc(a, ratio, 0.1, m, reopt=0)
             elif m == "l1":
                 run_l1(a, ratio)
             elif m == "scratch":

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch.nn.grad import conv2d_weight
 from torch import nn
 from tqdm import tqdm
 
@@ -155,8 +156,8 @@ def select_channels(model: SRModel, channels: Sequence[int], data: Sequence[str 
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     assert hk.x is not None and hk.y is not None and hk.y.grad is not None
-                    g = torch.nn.grad.conv2d_weight(hk.x, conv.weight.shape, hk.y.grad, conv.stride, conv.padding,
-                                                    conv.dilation, conv.groups)
+                    g = conv2d_weight(hk.x, conv.weight.shape, hk.y.grad, conv.stride, conv.padding,
+                                      conv.dilation, conv.groups)
                     score += g.pow(2).sum(dim=(0, 2, 3))
                 hk.record = False
                 hk.x = hk.y = None

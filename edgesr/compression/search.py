@@ -225,13 +225,14 @@ def search_channels(model: SRModel, data: Sequence[str | Path], work_dir: str | 
     masks.remove()
     chosen = [c[max(range(len(p)), key=p.__getitem__)] for c, p in zip(space.candidates, probs)]
     channels = project(chosen, probs, space)
-    info = {"channels": channels, "argmax": chosen, "candidates": [list(c) for c in space.candidates],
+    cost, full_cost = space.cost.cost(channels), space.cost.cost(widths(model))
+    info: dict[str, Any] = {"channels": channels, "argmax": chosen, "candidates": [list(c) for c in space.candidates],
             "probs": probs, "budget_kind": cfg.budget, "ratio": cfg.ratio, "budget": space.budget,
-            "cost": space.cost.cost(channels), "full_cost": space.cost.cost(widths(model)),
+            "cost": cost, "full_cost": full_cost,
             "cost_hw": list(cfg.cost_hw), "steps": step, "config": to_dict(cfg)}
     tmp = result.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(info, indent=2))
     tmp.replace(result)
     log.info("search: channels %s (cost %.1f%% of full, budget %.1f%%)", channels,
-             100 * info["cost"] / info["full_cost"], 100 * (1 - cfg.ratio))
+             100 * cost / full_cost, 100 * (1 - cfg.ratio))
     return channels
