@@ -159,6 +159,7 @@ def quantize_onnx(fp32_onnx_path: str | os.PathLike[str], out_path: str | os.Pat
                   weight_type: str = "int8", reduce_range: bool | None = None,
                   nodes_to_exclude: Sequence[str] = (), guard: bool = True, threshold_db: float = 0.3,
                   holdout: float | int = 0.25, max_auto_exclude: int = 4, percentile: float = 99.999,
+                  entropy_bins: int = 2048,
                   scale: int | None = None, cache_dir: str | os.PathLike[str] | None = None,
                   threads: int = 1, report_path: str | os.PathLike[str] | None = None,
                   **data_kwargs: Any) -> QuantReport:
@@ -203,7 +204,8 @@ def quantize_onnx(fp32_onnx_path: str | os.PathLike[str], out_path: str | os.Pat
 
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
-    opts = json.dumps({"m": method, "p": percentile if method == "percentile" else None}, sort_keys=True)
+    opts = json.dumps({"m": method, "p": percentile if method == "percentile" else None,
+                       "b": entropy_bins if method == "entropy" else None}, sort_keys=True)
     key = hashlib.sha256((_sha256(src) + cal.digest() + opts).encode()).hexdigest()[:32]
     range_cache = cache / f"ranges-{key}.json"
     report = QuantReport(str(out), method, activation_type, weight_type, per_channel, bool(reduce_range), len(cal),
@@ -228,6 +230,8 @@ def quantize_onnx(fp32_onnx_path: str | os.PathLike[str], out_path: str | os.Pat
                                 calibrate_method=calib_method, extra_options=dict(extra),
                                 calibration_cache_path=str(range_cache))
 
+        if method == "entropy" and not range_cache.is_file():
+            _entropy_ranges(pre, cal, range_cache, Path(tmp), entropy_bins)
         excluded = list(nodes_to_exclude)
         candidate = Path(tmp) / "int8.onnx"
         build(excluded, candidate)
@@ -263,6 +267,21 @@ def quantize_onnx(fp32_onnx_path: str | os.PathLike[str], out_path: str | os.Pat
     if report_path is not None:
         Path(report_path).write_text(json.dumps(report.to_dict(), indent=2))
     return report
+
+
+def _entropy_ranges(pre: Path, cal: CalibrationSet, cache: Path, tmp: Path, bins: int) -> None:
+    """KL-divergence ranges with ``bins`` histogram bins into 128 quantized bins (TensorRT's
+    entropy calibrator). Needed because ``quantize_static`` creates its entropy calibrator with
+    128 bins for 128 quantized bins, which can never clip: measured identical to MinMax (ORT 1.32)."""
+    from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator, save_tensors_data
+
+    calibrator = create_calibrator(pre, None, augmented_model_path=str(tmp / "augmented.onnx"),
+                                   calibrate_method=CalibrationMethod.Entropy,
+                                   extra_options={"num_bins": bins, "num_quantized_bins": 128})
+    with contextlib.redirect_stdout(io.StringIO()):
+        calibrator.collect_data(_Reader(cal))
+        ranges = calibrator.compute_data()
+    save_tensors_data(ranges, cache)
 
 
 def _repair(build: Any, measure: Any, pre_proto: Any, excluded: list[str], q: Quality, threshold_db: float,
