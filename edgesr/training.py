@@ -160,7 +160,7 @@ def train(cfg: TrainConfig | None = None, resume: bool = False, **kwargs: Any) -
     streams = []
     for ds in (paired, unpaired):
         if ds is not None:
-            sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=True)
+            sampler: DistributedSampler[int] = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=True)
             streams.append(_batches(ds, sampler, cfg.batch, epoch, pos, gen))
 
     if rank == 0:

@@ -71,9 +71,8 @@ class TrtBackend(Backend):
 
     def _close(self) -> None:
         self._dev.clear()
-        self.context = None
-        self.engine = None
-        self._runtime = None
+        # drop the TensorRT objects (context before engine before runtime): they free device memory
+        del self.context, self.engine, self._runtime
         if self.mem is not None:
             self.mem.close()
             self.mem = None

@@ -57,14 +57,14 @@ INI
 cd "$TMP/site"
 # Packages checked; modules they import are used for types but their own errors are not reported
 # (follow_imports = silent), so each owner is answerable for their package only.
-PACKAGES="${TYPECHECK_PACKAGES:-edgesr.export edgesr.runtimes edgesr.calibration}"
+PACKAGES="${TYPECHECK_PACKAGES:-edgesr}"  # the whole installed package, mapped folders included
 ARGS=()
 for pkg in $PACKAGES; do
   # a mapped package with no modules yet is skipped rather than failing the whole check
   if [ -f "${pkg//.//}/__init__.py" ] || [ -f "${pkg//.//}.py" ]; then ARGS+=(-p "$pkg")
   else echo "typecheck: $pkg not in the wheel, skipped" >&2; fi
 done
-if [ -f edgesr/cli/export.py ]; then ARGS+=(-m edgesr.cli.export); fi
+case " $PACKAGES " in *" edgesr "*) ;; *) if [ -f edgesr/cli/export.py ]; then ARGS+=(-m edgesr.cli.export); fi ;; esac
 # the cwd ($TMP/site) comes first on mypy's search path, shadowing the editable edgesr of the venv
 MYPYPATH="$TMP/stubs" "$PY" -m mypy --python-executable "$(command -v "$PY")" --cache-dir "$TMP/.mypy_cache" \
   --config-file "$TMP/mypy.ini" "${ARGS[@]}" "$@"

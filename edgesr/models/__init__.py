@@ -62,7 +62,7 @@ def build_model(family: str, config: Mapping[str, Any], name: str | None = None)
     if family not in FAMILIES:
         raise ConfigError(f"unknown model family {family!r} (known: {', '.join(FAMILIES)})")
     cls, cfg_cls = FAMILIES[family]
-    cfg = from_dict(cfg_cls, config, what=f"{family} config")
+    cfg: Any = from_dict(cfg_cls, config, what=f"{family} config")
     return cls(cfg, name=name or family)  # type: ignore[call-arg]
 
 

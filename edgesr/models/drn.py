@@ -39,8 +39,10 @@ class MeanShift(nn.Conv2d):
 
     def __init__(self, sign: int) -> None:
         super().__init__(3, 3, 1)
-        self.weight.data.copy_(torch.eye(3).view(3, 3, 1, 1))
-        self.bias.data.copy_(sign * torch.tensor(RGB_MEAN))
+        with torch.no_grad():
+            self.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+            assert self.bias is not None
+            self.bias.copy_(sign * torch.tensor(RGB_MEAN))
         for p in self.parameters():
             p.requires_grad = False
 
@@ -142,7 +144,9 @@ class DRN(SRModel):
     def prunable(self) -> list[Prunable]:
         out = []
         for i, up in enumerate(self.up_blocks):
-            for j, m in enumerate(up):
+            for j, m in enumerate(up.children()):
                 if isinstance(m, RCAB):
-                    out.append(Prunable(f"up_blocks.{i}.{j}.body.0", m.body[0], m.body[2], m.body[2].out_channels))
+                    conv1, conv2 = m.body[0], m.body[2]
+                    assert isinstance(conv1, nn.Conv2d) and isinstance(conv2, nn.Conv2d)
+                    out.append(Prunable(f"up_blocks.{i}.{j}.body.0", conv1, conv2, conv2.out_channels))
         return out

@@ -52,7 +52,7 @@ class EdgeSR(SRModel):
         s, c = cfg.scale, cfg.n_feats
         self.head = conv3x3(cfg.n_colors, c)
         self.head_act = nn.ReLU(inplace=True)
-        self.blocks = nn.Sequential(*[ResBlock(c, m) for m in mids])
+        self.blocks = nn.ModuleList([ResBlock(c, m) for m in mids])
         self.tail = conv3x3(c, cfg.n_colors * s * s)
         self.shuffle = nn.PixelShuffle(s)
         self.dual = nn.ModuleList([DualBlock(s, cfg.dual_feats, cfg.n_colors)])
@@ -62,11 +62,10 @@ class EdgeSR(SRModel):
         # nearest-neighbour anchor: colour c repeated s*s times (exports as Slice + Concat)
         anchor = torch.cat([x[:, c:c + 1] for c in range(x.shape[1]) for _ in range(s2)], dim=1)
         f = self.head_act(self.head(x))
-        f = self.blocks(f)
+        for block in self.blocks:
+            f = block(f)
         return [self.shuffle(self.tail(f) + anchor)]
 
     def prunable(self) -> list[Prunable]:
-        return [
-            Prunable(f"blocks.{i}.conv1", b.conv1, b.conv2, self.config.n_feats)
-            for i, b in enumerate(self.blocks)  # type: ignore[union-attr]
-        ]
+        blocks: list[ResBlock] = [b for b in self.blocks if isinstance(b, ResBlock)]
+        return [Prunable(f"blocks.{i}.conv1", b.conv1, b.conv2, self.config.n_feats) for i, b in enumerate(blocks)]
