@@ -133,6 +133,15 @@ def collect(a: argparse.Namespace) -> None:
             "data": DATA, "flops_hw": list(REPORT_HW), "threads": 1}
     Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
     Path("benchmarks/results/compression_study.json").write_text(json.dumps({"meta": meta, "results": recs}, indent=2))
+    base = {r["method"]: r for r in recs if r["method"] in ("ref", "ref_ft")}
+    print("| method | FLOPs removed | channels | params | GFLOPs | Set5 | Set14 | Set5 before FT | vs unpruned / +FT (Set5) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in sorted(recs, key=lambda r: (r["ratio"], r["method"])):
+        full = base.get("ref", r)["flops"]
+        d = " / ".join(f"{r['set5'] - base[k]['set5']:+.3f}" for k in ("ref", "ref_ft") if k in base)
+        pre = f"{r['set5_before_ft']:.3f}" if "set5_before_ft" in r else "-"
+        print(f"| {r['method']} | {1 - r['flops'] / full:.1%} | {r['channels']} | {r['params']:,} | {r['flops'] / 1e9:.2f} "
+              f"| {r['set5']:.3f} | {r['set14']:.3f} | {pre} | {d} |")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     style = {"drc": ("DRC", "o-"), "drc_nodual": ("DRC, lambda=0", "s--"), "l1": ("L1-norm + fine-tune", "^-."),
              "scratch": ("uniform width, scratch", "v:")}
