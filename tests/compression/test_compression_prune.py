@@ -113,3 +113,16 @@ def test_selection_beats_random_choice_before_finetune(trained_small, t91, set5,
     assert full <= ours < min(rand), (full, ours, rand)
     l1 = _crop_l1(materialize(m, l1_keep(m, channels)), crops)
     assert ours < l1 * 1.05, (ours, l1)  # at least as good as magnitude pruning (5% slack)
+
+
+def test_prune_drn(tmp_path, image_folder):
+    from conftest import tiny_model  # type: ignore[import-not-found]
+
+    m = tiny_model("drn", 4)
+    ch = [4] * len(m.prunable())
+    small = edgesr.load_model(prune(m, ch, [image_folder], tmp_path / "p",
+                                    PruneConfig(batches=1, batch=1, patch=12, reopt_steps=0, progress=False)))
+    assert [p.producer.out_channels for p in small.prunable()] == ch
+    assert count_params(small) == cost_model(m, "params").cost(ch)
+    with torch.no_grad():
+        assert small(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
