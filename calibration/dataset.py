@@ -20,6 +20,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from edgesr.errors import DataError
+from edgesr.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -272,9 +273,8 @@ def load_calibration(source: str | os.PathLike[str] | int, *, input_name: str = 
         arrays: dict[str, np.ndarray] = {"n": np.array(len(frames))}
         arrays.update({f"x{i}": f for i, f in enumerate(frames)})
         arrays.update({f"r{i}": r for i, r in enumerate(refs) if r is not None})
-        tmp = cfile.with_name(f".{cfile.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, cfile)
+        with atomic_path(cfile, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)  # type: ignore[arg-type]
     log.info("calibration data: %d frames from %s", len(frames), src)
     return CalibrationSet(frames, input_name, refs, str(src))
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgesr.errors import ModelFormatError
+from edgesr.fileio import atomic_path
 
 from .dataset import as_calibration_set
 
@@ -117,9 +118,7 @@ def to_fp16(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str], c
     fp16 = convert_float_to_float16(proto, keep_io_types=True, node_block_list=block or None)
     set_metadata(fp16, {**meta, "edgesr.precision": "fp16",
                         "edgesr.fp16.kept_fp32": json.dumps(block)})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    onnx.save(fp16, str(tmp))
-    os.replace(tmp, out)
+    with atomic_path(out, suffix=".onnx") as tmp:
+        onnx.save(fp16, str(tmp))
     log.info("FP16 model written to %s (checked on %d frames)", out, report.checked_frames)
     return report

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from edgesr.errors import ConfigError, MissingDependencyError
+from edgesr.fileio import atomic_write_bytes
 
 from .dataset import CalibrationSet, as_calibration_set, stack_batches
 
@@ -100,10 +101,7 @@ class CalibrationFeeder:
         return self.cache_file.read_bytes()
 
     def write_cache(self, cache: bytes | memoryview) -> None:
-        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_file.with_name(f".{self.cache_file.name}.tmp")
-        tmp.write_bytes(bytes(cache))
-        os.replace(tmp, self.cache_file)
+        atomic_write_bytes(self.cache_file, bytes(cache))
         self._sidecar.write_text(json.dumps({"key": self.key, "frames": len(self.data), "batch": self.batch_size}))
 
 

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .errors import DataError
+from .fileio import atomic_write_bytes
 from .imresize import imresize
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,7 @@ def write_image(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
     ok, buf = cv2.imencode(path.suffix or ".png", np.ascontiguousarray(bgr))
     if not ok:
         raise DataError(f"cannot encode {path.suffix!r} images; use .png or .jpg")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buf.tobytes())
 
 
 def modcrop(img: np.ndarray, scale: int) -> np.ndarray:

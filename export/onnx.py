@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from edgesr.fileio import atomic_path
 from edgesr.errors import ConfigError, ModelFormatError
 from edgesr.models.base import SRModel
 from edgesr.precision import Precision
@@ -79,10 +79,8 @@ def export_onnx(model: SRModel | str | os.PathLike[str], path: str | os.PathLike
     dummy = torch.rand(n, c, h, w)
     axes = None if shape is not None or not dynamic else {INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
                                                           OUTPUT_NAME: {0: "batch", 2: "out_height", 3: "out_width"}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".onnx")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".onnx") as tmp_path:
+        tmp = str(tmp_path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(_Primal(model), (dummy,), tmp, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
@@ -114,10 +112,6 @@ def export_onnx(model: SRModel | str | os.PathLike[str], path: str | os.PathLike
             if on_report is not None:
                 on_report(report)
             report.raise_if_failed(str(path))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     log.info("exported %s (opset %d, %s)", path, opset, "dynamic H/W" if axes else f"shape {n}x{c}x{h}x{w}")
     return path
 

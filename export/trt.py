@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from edgesr.errors import ConfigError, EngineMismatchError, ModelFormatError
+from edgesr.fileio import atomic_write_bytes, atomic_write_text
 from edgesr.precision import Precision
 
 log = logging.getLogger(__name__)
@@ -157,10 +158,7 @@ def make_sidecar(*, env: Mapping[str, str], precision: Precision | str, profiles
 
 def write_sidecar(engine_path: str | os.PathLike[str], sidecar: Mapping[str, Any]) -> Path:
     p = sidecar_path(engine_path)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, p)
-    return p
+    return atomic_write_text(p, json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
 
 
 def read_sidecar(engine_path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -331,9 +329,7 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
         tc.load_timing_cache(config, feats, timing_cache)
         blob = tc.build_serialized(builder, network, config)
         tc.save_timing_cache(config, feats, timing_cache)
-        tmp = Path(work) / "engine.tmp"
-        tmp.write_bytes(blob)
-        os.replace(tmp, engine_path)
+        atomic_write_bytes(engine_path, bytes(memoryview(blob)))
     side = make_sidecar(env=env, precision=plan.precision, profiles=[profile], input_name=input_name,
                         scale=_scale_of(onnx_path), onnx_path=onnx_path, onnx_sha256=onnx_sha,
                         engine_sha256=file_sha256(engine_path), key=key, dla_core=dla_core,

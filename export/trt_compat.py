@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from edgesr.errors import ConfigError, InputError, MissingDependencyError, ModelFormatError
+from edgesr.fileio import atomic_write_bytes
 from edgesr.precision import Precision
 
 if TYPE_CHECKING:  # the stubs (tensorrt-stubs) make mypy check every TensorRT call below
@@ -271,11 +272,7 @@ def save_timing_cache(config: "trt.IBuilderConfig", features: Features, path: st
     if path is None or not features.timing_cache:
         return
     data = bytes(memoryview(config.get_timing_cache().serialize()))
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, p)
+    atomic_write_bytes(path, data)
 
 
 def build_serialized(builder: "trt.Builder", network: "trt.INetworkDefinition", config: "trt.IBuilderConfig") -> bytes:

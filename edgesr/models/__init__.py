@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -18,6 +17,7 @@ from torch import nn
 
 from ..config import from_dict
 from ..errors import ConfigError, ModelFormatError
+from ..fileio import atomic_path
 from .base import DualBlock, DualPair, Prunable, SRModel
 from .drn import DRN, DRNConfig
 from .edge import EdgeSR, EdgeSRConfig
@@ -80,15 +80,8 @@ def save_model(model: SRModel, path: str | os.PathLike[str], *, meta: Mapping[st
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
