@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from edgesr.bench import SIZES, BenchConfig, load_result, measure_peak, opencv_superres_available, run_bench

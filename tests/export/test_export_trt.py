@@ -6,7 +6,6 @@ import json
 import sys
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 
 from edgesr.errors import ConfigError, EngineMismatchError, MissingDependencyError, ModelFormatError
