@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tr.add_argument("-o", "--output", required=True, metavar="REPO_DIR", help="model repository folder")
     tr.add_argument("--name", default=None, help="model name in the repository (default: from SRC)")
     tr.add_argument("--max-batch", type=int, default=8, help="max_batch_size (default 8)")
+    tr.add_argument("--instances", type=int, default=1, help="model instances per GPU (default 1)")
 
 
 def check_args(a: argparse.Namespace) -> None:
@@ -140,10 +141,10 @@ def _run_trt(a: argparse.Namespace) -> int:
 
 
 def _run_triton(a: argparse.Namespace) -> int:
-    from edgesr.export.triton import export_triton  # owned by the Triton exporter
+    from edgesr.export.triton import export_triton
 
     if a.max_batch < 1:
         raise ConfigError(f"--max-batch must be >= 1, got {a.max_batch}")
-    out = export_triton(a.src, a.output, name=a.name, max_batch_size=a.max_batch)
+    out = export_triton(a.src, a.output, name=a.name, max_batch_size=a.max_batch, instances=a.instances)
     print(f"wrote Triton model repository {out or a.output}")
     return 0
