@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import torch
 from tqdm import tqdm
 
+from ..fileio import atomic_write_text
 from ..config import to_dict
 from ..data import SRDataset
 from ..errors import ConfigError
@@ -230,9 +231,7 @@ def search_channels(model: SRModel, data: Sequence[str | Path], work_dir: str | 
             "probs": probs, "budget_kind": cfg.budget, "ratio": cfg.ratio, "budget": space.budget,
             "cost": cost, "full_cost": full_cost,
             "cost_hw": list(cfg.cost_hw), "steps": step, "config": to_dict(cfg)}
-    tmp = result.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=2))
-    tmp.replace(result)
+    atomic_write_text(result, json.dumps(info, indent=2))
     log.info("search: channels %s (cost %.1f%% of full, budget %.1f%%)", channels,
              100 * cost / full_cost, 100 * (1 - cfg.ratio))
     return channels
