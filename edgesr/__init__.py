@@ -31,7 +31,12 @@ _LAZY = {
 __all__ = ["EdgeSRError", "__version__", *_LAZY]
 
 
+_SUBPACKAGES = ("models", "export", "runtimes", "calibration", "compression", "hub", "video", "capture")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:  # `edgesr.export.export_onnx(...)` works after a bare `import edgesr`
+        return importlib.import_module(f"edgesr.{name}")
     mod = _LAZY.get(name)
     if mod is None:
         raise AttributeError(f"module 'edgesr' has no attribute {name!r}")
