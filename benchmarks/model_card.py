@@ -101,14 +101,9 @@ def main() -> None:
         for label, algo, s, pb in _peer_models(Path(a.peers)):
             sr = cv2.dnn_superres.DnnSuperResImpl_create()
             sr.readModel(str(pb))
-            sr.setModel(algo, s)
+            sr.setModel("fsrcnn" if algo.startswith("fsrcnn") else algo, s)
             fn = lambda lr, sr=sr: sr.upsample(np.ascontiguousarray(lr[..., ::-1]))[..., ::-1]  # noqa: E731
-            net = cv2.dnn.readNetFromTensorflow(str(pb))
-            ch = 1 if algo.startswith("fsrcnn") else 3
-            try:
-                gflops = net.getFLOPS([1, ch, 360, 640]) / 1e9
-            except cv2.error:
-                gflops = None
+            gflops = peer_gflops(algo, s)
             lr = np.random.randint(0, 255, (out_hw[0] // s, -(-out_hw[1] // s), 3), np.uint8)
             add(f"{label} x{s} (OpenCV)", "peer", s, fn, None, gflops, lambda sr=sr, lr=lr: sr.upsample(lr))
     else:
@@ -120,6 +115,24 @@ def main() -> None:
     Path(a.out).write_text(json.dumps(card, indent=2))
     (WEIGHTS / "card.json").write_text(json.dumps({r["name"]: r for r in rows if r["kind"] == "edgesr"}, indent=2))
     plot(rows, ROOT / "docs" / "img" / "models_psnr_gflops.png")
+
+
+def peer_gflops(algo: str, s: int, hw: tuple[int, int] = (360, 640)) -> float | None:
+    """FLOPs (2 x MACs) of the published peer architectures on the Y channel at ``hw`` LR input.
+
+    FSRCNN(d=56, s=12, m=4) and FSRCNN-small(d=32, s=5, m=1): conv 5x5, 1x1 shrink, m 3x3
+    mapping, 1x1 expand in LR space, then a 9x9 deconvolution whose cost is paid per HR pixel.
+    ESPCN: 5x5x64, 3x3x32, 3x3x(s*s) convs in LR space + pixel shuffle. LapSRN: not counted.
+    (cv2.dnn's getFLOPS does not accept these graphs in OpenCV 5.0.)
+    """
+    if algo in ("fsrcnn", "fsrcnn-small"):
+        d, sh, m = (56, 12, 4) if algo == "fsrcnn" else (32, 5, 1)
+        per_lr = 25 * d + d * sh + m * 9 * sh * sh + sh * d + 81 * d * s * s
+    elif algo == "espcn":
+        per_lr = 25 * 64 + 9 * 64 * 32 + 9 * 32 * s * s
+    else:
+        return None
+    return 2 * per_lr * hw[0] * hw[1] / 1e9
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
