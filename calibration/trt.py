@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from edgesr.errors import ConfigError, MissingDependencyError
-from edgesr.fileio import atomic_write_bytes
+from edgesr.fileio import atomic_write_bytes, atomic_write_text
 
 from .dataset import CalibrationSet, as_calibration_set, stack_batches
 
@@ -102,7 +102,7 @@ class CalibrationFeeder:
 
     def write_cache(self, cache: bytes | memoryview) -> None:
         atomic_write_bytes(self.cache_file, bytes(cache))
-        self._sidecar.write_text(json.dumps({"key": self.key, "frames": len(self.data), "batch": self.batch_size}))
+        atomic_write_text(self._sidecar, json.dumps({"key": self.key, "frames": len(self.data), "batch": self.batch_size}))
 
 
 def tensorrt_available() -> bool:
@@ -123,9 +123,13 @@ def _make_calibrator(feeder: CalibrationFeeder, algorithm: str) -> "trt.IInt8Cal
         raise ConfigError(f"TensorRT {getattr(trt, '__version__', '?')} has no implicit INT8 calibration; use the Q/DQ ONNX from "
                           "edgesr.calibration.quantize_onnx instead")
 
-    class Entropy(trt.IInt8EntropyCalibrator2):
+    base = trt.IInt8EntropyCalibrator2 if algorithm == "entropy" else trt.IInt8MinMaxCalibrator
+
+    class Calibrator(base):  # type: ignore[misc, valid-type]  # base chosen at run time
+        """TensorRT pulls batches through these four callbacks; the feeder does the work."""
+
         def __init__(self) -> None:
-            trt.IInt8EntropyCalibrator2.__init__(self)
+            base.__init__(self)
             self.feeder = feeder
 
         def get_batch_size(self) -> int:
@@ -140,24 +144,7 @@ def _make_calibrator(feeder: CalibrationFeeder, algorithm: str) -> "trt.IInt8Cal
         def write_calibration_cache(self, cache: memoryview) -> None:
             feeder.write_cache(cache)
 
-    class MinMax(trt.IInt8MinMaxCalibrator):
-        def __init__(self) -> None:
-            trt.IInt8MinMaxCalibrator.__init__(self)
-            self.feeder = feeder
-
-        def get_batch_size(self) -> int:
-            return feeder.batch_size
-
-        def get_batch(self, names: list[str]) -> list[int]:
-            return feeder.get_batch(names) or []  # [] ends calibration
-
-        def read_calibration_cache(self) -> bytes | None:
-            return feeder.read_cache()
-
-        def write_calibration_cache(self, cache: memoryview) -> None:
-            feeder.write_cache(cache)
-
-    return Entropy() if algorithm == "entropy" else MinMax()
+    return Calibrator()
 
 
 def TRTCalibrator(data: Any, cache_file: str | os.PathLike[str] = "calibration.cache", *,  # noqa: N802

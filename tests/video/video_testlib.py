@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import pytest
 import av
 import numpy as np
 
@@ -95,3 +96,15 @@ def probe(path: Path) -> Probe:
         mean = float(last.to_ndarray(format="bgr24").mean()) if last is not None else 0.0
         return Probe(n, rate, duration, v.codec_context.width, v.codec_context.height, v.codec_context.name,
                      a is not None and ap > 0, a.codec_context.name if a is not None else None, ap, ab, mean)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Decode/encode threads plus 2 model threads thrash a 2-core CI box: video tests use 1 (import
+    this fixture into a test module to apply it there)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
