@@ -147,7 +147,7 @@ def train(cfg: TrainConfig | None = None, resume: bool = False, **kwargs: Any) -
         step, epoch, pos, best = st["step"], st["epoch"], st["pos"], st["best"]
         log.info("resumed from %s at step %d", state_path, step)
     elif resume:
-        log.warning("--resume: no %s yet, starting from scratch", state_path)
+        log.warning("--resume: no %s yet, starting a new run", state_path)
 
     net: torch.nn.Module = step_mod
     if distributed:
