@@ -135,6 +135,8 @@ def train(cfg: TrainConfig | None = None, resume: bool = False, **kwargs: Any) -
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
     step, epoch, pos, best = 0, 0, 0, -math.inf
 
+    for stale in out.glob(".*.pt.*.tmp"):  # half-written checkpoints of a killed run (the real ones are intact)
+        stale.unlink(missing_ok=True)
     if resume and state_path.is_file():
         st = torch.load(state_path, map_location="cpu", weights_only=True)
         if st["arch"] != model.arch():
