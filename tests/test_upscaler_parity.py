@@ -126,7 +126,7 @@ def test_tensorrt_matches_ort(edge_x2: torch.nn.Module, photo: np.ndarray, tmp_p
         assert psnr(out, ref) >= 45  # TF32 tactics may be chosen for "fp32"
         small = np.ascontiguousarray(bgr[:200, :180])
         assert psnr(up.run(small), edgesr.Upscaler(onnx).run(small)) >= 45
-        t = torch.from_numpy(small).cuda()
+        t = torch.from_numpy(small).to("cuda")
         assert up.run(t).is_cuda
 
 

@@ -266,7 +266,7 @@ def test_build_run_and_reuse_engine(real_trt, any_tiny_model, small_photo, tmp_p
     ctx = tc.create_context(eng)
     infos = {i.name: i for i in tc.io_tensors(eng)}
     assert infos["input"].is_input and infos["input"].shape[2] == -1
-    x = to_tensor(small_photo[:40, :56]).unsqueeze(0).cuda()
+    x = to_tensor(small_photo[:40, :56]).unsqueeze(0).to("cuda")
     tc.set_input_shape(ctx, "input", tuple(x.shape))
     out_shape = tc.tensor_shape(ctx, "output")
     s = any_tiny_model.scale
@@ -276,7 +276,7 @@ def test_build_run_and_reuse_engine(real_trt, any_tiny_model, small_photo, tmp_p
     tc.execute_async(ctx, stream.cuda_stream, {"input": x.data_ptr(), "output": y.data_ptr()})
     stream.synchronize()
     with torch.no_grad():
-        ref = any_tiny_model.cuda()(x)
+        ref = any_tiny_model.to("cuda")(x)
     tol = 1e-3 if precision == "fp32" else 3e-2
     assert float((y - ref).abs().max()) < tol
     with pytest.raises(Exception):
