@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from edgesr.errors import ModelFormatError
 from edgesr.fileio import atomic_path
 
 from .dataset import as_calibration_set
@@ -80,15 +79,10 @@ def to_fp16(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str], c
     from onnx import numpy_helper
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    from edgesr.export.onnx import read_metadata, set_metadata
+    from edgesr.export.onnx import load_fp32_onnx, set_metadata
 
     src, out = Path(in_path), Path(out_path)
-    if not src.is_file():
-        raise ModelFormatError(f"ONNX not found: {src}; export it first with 'edgesr export onnx'")
-    meta = read_metadata(src)
-    if meta.get("edgesr.precision", "fp32") != "fp32":
-        raise ModelFormatError(f"{src} is {meta['edgesr.precision']}; convert the FP32 export to FP16")
-    proto = onnx.load(str(src))
+    proto, meta = load_fp32_onnx(src)
     report = Fp16Report(str(out))
     for init in proto.graph.initializer:
         if init.data_type != onnx.TensorProto.FLOAT:

@@ -25,7 +25,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from edgesr.errors import ConfigError, DataError, ModelFormatError
+from edgesr.errors import ConfigError, DataError
 
 from .dataset import CalibrationSet, as_calibration_set, default_cache_dir
 from .guard import Quality, measure_quality, ort_session, session_fn
@@ -173,19 +173,14 @@ def quantize_onnx(fp32_onnx_path: str | os.PathLike[str], out_path: str | os.Pat
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quant_pre_process, quantize_static
 
-    from edgesr.export.onnx import read_metadata, set_metadata
+    from edgesr.export.onnx import load_fp32_onnx, set_metadata
 
     t0 = time.perf_counter()
     src, out = Path(fp32_onnx_path), Path(out_path)
     method = method.lower()
     if method not in METHODS:
         raise ConfigError(f"unknown calibration method {method!r}; use one of {', '.join(METHODS)}")
-    if not src.is_file():
-        raise ModelFormatError(f"FP32 ONNX not found: {src}; export it first with 'edgesr export onnx'")
-    meta = read_metadata(src)
-    if meta.get("edgesr.precision", "fp32") != "fp32":
-        raise ModelFormatError(f"{src} is already {meta['edgesr.precision']}; quantize the FP32 export instead")
-    proto = onnx.load(str(src))
+    proto, meta = load_fp32_onnx(src)
     inp = proto.graph.input[0]
     data = as_calibration_set(calib, inp.name, **data_kwargs)
     dims = [d.dim_value if d.HasField("dim_value") else None for d in inp.type.tensor_type.shape.dim]

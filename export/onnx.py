@@ -188,6 +188,19 @@ def set_metadata(proto: Any, meta: Mapping[str, str]) -> None:
         entry.key, entry.value = k, str(v)
 
 
+def load_fp32_onnx(path: str | os.PathLike[str]) -> tuple[Any, dict[str, str]]:
+    """Load the FP32 export that INT8/FP16 conversion starts from: ``(ModelProto, metadata)``."""
+    import onnx
+
+    src = Path(path)
+    if not src.is_file():
+        raise ModelFormatError(f"FP32 ONNX not found: {src}; export it first with 'edgesr export onnx'")
+    meta = read_metadata(src)
+    if meta.get("edgesr.precision", "fp32") != "fp32":
+        raise ModelFormatError(f"{src} is already {meta['edgesr.precision']}; convert the FP32 export instead")
+    return onnx.load(str(src)), meta
+
+
 def read_metadata(path_or_proto: Any) -> dict[str, str]:
     """``metadata_props`` of an ONNX file as a dict (no ONNX Runtime needed)."""
     import onnx
