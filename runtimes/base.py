@@ -78,14 +78,25 @@ class Backend(ABC):
         n, c, h, w = shape
         return (n, 3, h * self.scale, w * self.scale)
 
+    #: most input shapes whose buffers are kept (least recently used dropped first; a folder of
+    #: differently sized images must not grow memory without bound). None: keep all.
+    max_shapes: int | None = 8
+
     def buffers(self, shape: Shape) -> tuple[np.ndarray, np.ndarray]:
         """Host (input, output) arrays for this input shape, allocated once and reused."""
-        buf = self._buffers.get(shape)
+        buf = self._buffers.pop(shape, None)  # re-inserted below: most recently used last
         if buf is None:
+            if self.max_shapes is not None and len(self._buffers) >= self.max_shapes:
+                old = next(iter(self._buffers))
+                del self._buffers[old]
+                self._forget(old)
             buf = self._allocate(shape)
-            self._buffers[shape] = buf
             log.debug("%s: allocated I/O buffers for %s", self.name, shape)
+        self._buffers[shape] = buf
         return buf
+
+    def _forget(self, shape: Shape) -> None:
+        """Drop per-shape state kept beside the buffers (e.g. bindings) when a shape is evicted."""
 
     def _allocate(self, shape: Shape) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(shape, self.input_dtype), np.zeros(self.out_shape(shape), self.input_dtype)

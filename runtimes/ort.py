@@ -136,6 +136,9 @@ class OrtBackend(Backend):
     def _allocate(self, shape: Shape) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(shape, self.input_dtype), np.zeros(self.out_shape(shape), self._out_dtype())
 
+    def _forget(self, shape: Shape) -> None:
+        self._bindings.pop(shape, None)
+
     def _out_dtype(self) -> Any:
         return _DTYPES.get(self.session.get_outputs()[0].type, np.float32)
 

@@ -77,6 +77,10 @@ class TrtBackend(Backend):
             self.mem.close()
             self.mem = None
 
+    # device buffers are freed only with the memory pool on close, so never evict (bounded anyway by
+    # the engine profile: large frames are tiled to a few tile shapes)
+    max_shapes = None
+
     def _allocate(self, shape: Shape) -> tuple[np.ndarray, np.ndarray]:
         oshape = self.out_shape(shape)
         hin = self.mem.pinned(shape, self._in.dtype)

@@ -93,3 +93,24 @@ def test_memory_round_trip(impl: str) -> None:
         pytest.importorskip("pycuda.driver")
     r = self_test(impl, nbytes=1 << 20)
     assert r["ok"] and r["impl"] == impl and r["h2d_gbps"] > 0
+
+
+def test_buffers_per_shape_are_bounded_and_rebound(tmp_path, edge_x2):
+    """Many frame sizes (a folder of photos) keep at most max_shapes buffer sets; an evicted shape
+    that comes back is re-allocated and re-bound, and still gives the right answer."""
+    import numpy as np
+    import torch
+
+    from edgesr.export import export_onnx
+    from edgesr.runtimes.ort import OrtBackend
+
+    path = export_onnx(edge_x2, tmp_path / "m.onnx", verify=False)
+    with OrtBackend(path) as be:
+        be.max_shapes = 2
+        xs = {h: np.random.default_rng(h).random((1, 3, h, 10), dtype=np.float32) for h in (8, 9, 10)}
+        for h in (8, 9, 10, 8):
+            y = be.run(xs[h]).copy()
+            with torch.no_grad():
+                ref = edge_x2(torch.from_numpy(xs[h])).numpy()
+            np.testing.assert_allclose(y, ref, atol=1e-4)
+        assert len(be._buffers) == 2 and len(be._bindings) == 2
