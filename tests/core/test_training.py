@@ -96,7 +96,7 @@ def test_ddp_two_cpu_processes_keep_replicas_identical(tmp_path, image_folder):
     init = torch.load(tmp_path / "d" / "model.pt", weights_only=True)["state_dict"]
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    assert any(not torch.equal(a[k], init[k]) for k in a) is False  # model.pt is rank 0's final weights
+    assert all(torch.equal(a[k], init[k]) for k in a)  # model.pt holds rank 0's final weights
 
 
 def test_warm_start_across_scales(tmp_path):
