@@ -4,6 +4,7 @@
 #   scripts/train_bundled.sh KIND SCALE STEPS [THREADS] [INIT.pt] [OUT]
 # e.g. scripts/train_bundled.sh tiny 2 3000 1
 #      scripts/train_bundled.sh tiny 4 3000 1 runs/bundled/edge_tiny_x2/best.pt   (warm start from x2)
+#      LR=5e-4 scripts/train_bundled.sh base 2 3000 1 edgesr/weights/edge_tiny_x2.pt (tiny widened into base)
 # Writes runs/bundled/edge_KIND_xSCALE/{model.pt,best.pt,log.jsonl}; resumable (re-run = --resume).
 set -euo pipefail
 kind=$1; scale=$2; steps=$3; threads=${4:-1}; init=${5:-}
@@ -13,5 +14,5 @@ extra=()
 if [ -n "$init" ]; then extra=(--init "$init"); fi
 edgesr train --model "edge_${kind}" --scale "$scale" \
   --data "$data/train/T91" "$data/train/BSDS200" --val-data "$data/benchmark/Set5" \
-  --steps "$steps" --batch 16 --patch 48 --lr 1e-3 --schedule cosine --dual-weight 0.1 \
+  --steps "$steps" --batch 16 --patch 48 --lr "${LR:-1e-3}" --schedule cosine --dual-weight 0.1 \
   --val-every 1000 --ckpt-every 250 --seed 0 --threads "$threads" --out "$out" --resume --no-progress "${extra[@]}"

@@ -111,3 +111,28 @@ def test_warm_start_across_scales(tmp_path):
     assert not torch.equal(x4.tail.weight[:12], x2.tail.weight) and n > 0
     with pytest.raises(ConfigError, match="no tensor matches"):
         warm_start(create_model("drn_s", scale=4, n_feats=4, n_blocks=1), p)
+
+
+def test_warm_start_widens_tiny_into_base_near_function_preserving(tmp_path):
+    """tiny -> base at the same scale starts from (almost) the tiny model's function."""
+    from edgesr.models import create_model, save_model
+    from edgesr.training import warm_start
+
+    torch.manual_seed(0)
+    tiny = create_model("edge_tiny", scale=2)
+    with torch.no_grad():  # make the source non-trivial: the anchor alone would hide a broken copy
+        for p in tiny.parameters():
+            p.mul_(3.0)
+    src = save_model(tiny, tmp_path / "tiny.pt")
+    base = create_model("edge_base", scale=2)
+    fresh = {k: v.clone() for k, v in base.state_dict().items()}
+    n = warm_start(base, src)
+    assert n == len(tiny.state_dict())
+    assert torch.equal(base.head.weight[:16], tiny.head.weight)
+    assert torch.equal(base.blocks[1].conv2.weight[:16, :16], tiny.blocks[1].conv2.weight)
+    assert torch.allclose(base.blocks[5].conv2.weight, fresh["blocks.5.conv2.weight"] * 1e-2)  # new block ~ identity
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        a, b, r = tiny(x), base(x), create_model("edge_base", scale=2)(x)
+    err = (a - b).abs().max().item()
+    assert err < 0.02 * (a - r).abs().max().item()  # far closer to tiny than a random base is
