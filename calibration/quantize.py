@@ -124,11 +124,29 @@ def cpu_has_vnni() -> bool:
     return "vnni" in flags or "avx512_vnni" in flags or " asimddp" in flags
 
 
+def shuffle_nodes(model: Any) -> list[str]:
+    """Names of ConvTranspose nodes that are pixel shuffles (one-hot weights, ``OneHotPixelShuffle``).
+
+    They move pixels and compute nothing, so they stay in float: INT8 would only add Q/DQ pairs.
+    """
+    from onnx import numpy_helper
+
+    from edgesr.models.base import is_one_hot_shuffle
+
+    consts = {t.name: t for t in model.graph.initializer}
+    for n in model.graph.node:  # weights may also be Constant nodes (TorchScript exports buffers so)
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            consts[n.output[0]] = n.attribute[0].t
+    return [n.name for n in model.graph.node if n.op_type == "ConvTranspose" and len(n.input) > 1
+            and n.input[1] in consts and is_one_hot_shuffle(numpy_helper.to_array(consts[n.input[1]]))]
+
+
 def conv_candidates(model: Any) -> list[tuple[str, list[str]]]:
     """Sensitivity candidates: each Conv (named), plus the output branch (everything after the last Conv:
-    residual Add, pixel shuffle / DepthToSpace, anchor) as one group."""
+    residual Add, pixel shuffle, anchor) as one group."""
     nodes = list(model.graph.node)
-    convs = [n for n in nodes if n.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul")]
+    shuffles = set(shuffle_nodes(model))
+    convs = [n for n in nodes if n.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul") and n.name not in shuffles]
     cands: list[tuple[str, list[str]]] = [(n.name, [n.name]) for n in convs]
     if convs:
         last = max(i for i, n in enumerate(nodes) if n in convs)
@@ -227,7 +245,7 @@ def quantize_onnx(fp32_onnx_path: str | os.PathLike[str], out_path: str | os.Pat
 
         if method == "entropy" and not range_cache.is_file():
             _entropy_ranges(pre, cal, range_cache, Path(tmp), entropy_bins)
-        excluded = list(nodes_to_exclude)
+        excluded = list(nodes_to_exclude) + [n for n in shuffle_nodes(pre_proto) if n not in nodes_to_exclude]
         candidate = Path(tmp) / "int8.onnx"
         build(excluded, candidate)
         if guard:

@@ -3,6 +3,8 @@
 Exporter choice: torch 2.13's default (dynamo) exporter needs onnxscript and writes weights to a
 separate ``.onnx.data`` file; the TorchScript exporter (``dynamo=False``) produces one
 self-contained file with PixelShuffle as DepthToSpace and bicubic as Resize(cubic), so we use it.
+The traced module is ``model.export_form()``: for EdgeSR the pixel shuffle becomes a one-hot
+ConvTranspose (same numbers, 2.5x faster than ORT's CPU DepthToSpace; ``OneHotPixelShuffle``).
 
 Pipeline (``export_onnx``): trace -> metadata -> simplify (onnxsim, else onnxslim, else none with a
 warning) -> ONNX checker -> parity against PyTorch on a real image (``check_parity``), atomically.
@@ -83,7 +85,8 @@ def export_onnx(model: SRModel | str | os.PathLike[str], path: str | os.PathLike
         tmp = str(tmp_path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(_Primal(model), (dummy,), tmp, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            traced = model.export_form() if isinstance(model, SRModel) else model
+            torch.onnx.export(_Primal(traced), (dummy,), tmp, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                               dynamic_axes=axes, opset_version=opset, do_constant_folding=True, dynamo=False)
         proto = onnx.load(tmp)
         meta = {

@@ -32,7 +32,12 @@ def test_round_trip_every_model_dynamic(any_tiny_model, small_photo, tmp_path):
     assert meta["edgesr.scale"] == str(model.scale) and meta["edgesr.precision"] == "fp32"
     proto = onnx.load(str(path))
     ops = {n.op_type for n in proto.graph.node}
-    assert "DepthToSpace" in ops  # pixel shuffle
+    if model.family == "edge":  # pixel shuffle as a one-hot ConvTranspose (export_form), else DepthToSpace
+        from edgesr.calibration.quantize import shuffle_nodes
+
+        assert "DepthToSpace" not in ops and len(shuffle_nodes(proto)) == 1
+    else:
+        assert "DepthToSpace" in ops
     assert unsupported_trt_ops(proto) == []
     if model.name.startswith("drn"):  # internal bicubic -> Resize(cubic, half_pixel, a=-0.75)
         rs = [n for n in proto.graph.node if n.op_type == "Resize"]

@@ -112,3 +112,24 @@ def test_checkpoint_never_executes_code(tmp_path, capsys):
 def test_top_level_api():
     assert "edge_tiny" in edgesr.list_models()
     assert isinstance(edgesr.create_model("edge_tiny", scale=2), torch.nn.Module)
+
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_one_hot_pixel_shuffle_is_bit_exact(scale):
+    from torch import nn
+
+    from edgesr.models.base import OneHotPixelShuffle, is_one_hot_shuffle
+
+    x = torch.randn(2, 3 * scale * scale, 7, 5)
+    a = nn.PixelShuffle(scale)(x)
+    b = OneHotPixelShuffle(scale, 3)(x)
+    assert torch.equal(a, b)
+    m = OneHotPixelShuffle(scale, 3)
+    assert is_one_hot_shuffle(m.weight.numpy())
+    w = m.weight.clone()
+    w[0, 0, 0, 0] = 0.5  # a learnt deconvolution is not a shuffle
+    assert not is_one_hot_shuffle(w.numpy())
+    model = create_model("edge_tiny", scale=scale)
+    with torch.no_grad():
+        assert torch.equal(model(x[:1, :3]), model.export_form()(x[:1, :3]))
