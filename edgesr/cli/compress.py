@@ -14,6 +14,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", choices=["search", "prune", "finetune"], help="run one stage only (earlier ones must exist)")
     p.add_argument("--budget", choices=["flops", "params"], default="flops")
     p.add_argument("--dual-weight", type=float, default=0.1, help="lambda of the dual term in every stage (0 = off)")
+    p.add_argument("--multiple", type=int, default=4,
+                   help="channel counts are multiples of this (4: TensorRT; 8: ONNX Runtime on AVX2 CPUs)")
+    p.add_argument("--redistribute", action="store_true",
+                   help="let the search keep some layers wider than the uniform width (full-width candidates)")
     p.add_argument("--search-steps", type=int, default=200)
     p.add_argument("--prune-batches", type=int, default=2)
     p.add_argument("--reopt-steps", type=int, default=2)
@@ -48,8 +52,8 @@ def run(a: argparse.Namespace) -> int:
     torch.set_num_threads(a.threads)
     progress = not a.no_progress
     cfg = CompressConfig(
-        search=SearchConfig(steps=a.search_steps, patch=a.patch, dual_weight=a.dual_weight, seed=a.seed,
-                            progress=progress),
+        search=SearchConfig(steps=a.search_steps, multiple=a.multiple, redistribute=a.redistribute, patch=a.patch,
+                            dual_weight=a.dual_weight, seed=a.seed, progress=progress),
         prune=PruneConfig(batches=a.prune_batches, reopt_steps=a.reopt_steps, dual_weight=a.dual_weight,
                           seed=a.seed, progress=progress),
         finetune=FinetuneConfig(steps=a.finetune_steps, batch=a.batch, patch=a.patch, lr=a.lr,

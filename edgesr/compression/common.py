@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 BUDGETS = ("flops", "params")
 
 
-def round4(x: float, lo: int = 4) -> int:
-    """Nearest multiple of 4 (hardware-friendly: vector widths, TensorRT/INT8 kernels), at least ``lo``."""
-    return max(lo, int(4 * round(x / 4.0)))
+def round4(x: float, lo: int = 4, multiple: int = 4) -> int:
+    """Nearest multiple of ``multiple`` (hardware-friendly: vector widths, TensorRT/INT8 kernels), >= ``lo``."""
+    return max(lo, int(multiple * round(x / float(multiple))))
 
 
 def widths(model: SRModel) -> list[int]:

@@ -40,6 +40,12 @@ class SearchConfig:
     ratio: float = 0.3  # fraction of the budget quantity (FLOPs or params) to remove
     budget: str = "flops"  # flops | params
     ratios: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # candidate ratios of (1 - r_channels) x width
+    # widths are multiples of this: 4 suits TensorRT; 8 suits ONNX Runtime on AVX2 x86, whose blocked (NCHWc)
+    # convs run 4 channels padded to 8 (measured: mids 4 saved 10% of the time for 34% of the FLOPs)
+    multiple: int = 4
+    # also offer each layer the full-width grid (ratios x width), not only ratios x the uniform width that fits
+    # the budget: then the search can keep some layers wider than uniform and prune others harder
+    redistribute: bool = False
     steps: int = 200
     batch: int = 8
     patch: int = 32
@@ -59,11 +65,13 @@ class SearchConfig:
             raise ConfigError(f"candidate ratios must be in (0, 1], got {self.ratios}")
         if self.steps < 1:
             raise ConfigError("search steps must be >= 1")
+        if self.multiple < 1:
+            raise ConfigError(f"channel multiple must be >= 1, got {self.multiple}; e.g. --multiple 8")
 
 
 @dataclass(frozen=True)
 class SearchSpace:
-    candidates: tuple[tuple[int, ...], ...]  # per layer, ascending multiples of 4
+    candidates: tuple[tuple[int, ...], ...]  # per layer, ascending multiples of ``multiple``
     budget: float  # maximum cost
     cost: CostModel
 
@@ -76,14 +84,18 @@ def search_space(model: SRModel, cfg: SearchConfig) -> SearchSpace:
     budget = (1.0 - cfg.ratio) * full
     prunable = full - cm.fixed
     keep = (budget - cm.fixed) / prunable  # uniform channel fraction that meets the budget exactly
-    min_cost = cm.cost([4] * len(ws))
+    m = cfg.multiple
+    min_cost = cm.cost([m] * len(ws))
     if keep <= 0 or min_cost > budget:
         raise ConfigError(f"ratio {cfg.ratio} is unreachable: the non-prunable part alone costs "
-                          f"{cm.fixed / full:.0%} of the model and every layer keeps >= 4 channels; use a smaller --ratio")
+                          f"{cm.fixed / full:.0%} of the model and every layer keeps >= {m} channels; use a smaller --ratio")
     cands = []
     for w in ws:
-        top = max(4, w // 4 * 4)
-        cands.append(tuple(sorted({min(top, round4(a * keep * w)) for a in cfg.ratios})))
+        top = max(m, w // m * m)
+        grid = {min(top, round4(a * keep * w, lo=m, multiple=m)) for a in cfg.ratios}
+        if cfg.redistribute:
+            grid |= {min(top, round4(a * w, lo=m, multiple=m)) for a in cfg.ratios}
+        cands.append(tuple(sorted(grid)))
     return SearchSpace(tuple(cands), budget, cm)
 
 

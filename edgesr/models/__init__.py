@@ -33,6 +33,7 @@ FAMILIES: dict[str, tuple[type[SRModel], type]] = {"edge": (EdgeSR, EdgeSRConfig
 
 # name -> (family, preset kwargs). Scale comes from the caller.
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "edge_nano": ("edge", {"n_feats": 8, "n_blocks": 1}),  # real-time class: x2 360p->720p on 2 CPU cores
     "edge_tiny": ("edge", {"n_feats": 16, "n_blocks": 3}),
     "edge_small": ("edge", {"n_feats": 32, "n_blocks": 4}),
     "edge_base": ("edge", {"n_feats": 48, "n_blocks": 6}),

@@ -76,6 +76,17 @@ def test_projection_enforces_budget():
     assert space.cost.cost(ch) <= space.budget and ch != over
 
 
+def test_candidates_follow_the_channel_multiple():
+    m = edgesr.create_model("edge_tiny", scale=2)  # mids 16
+    space = search_space(m, SearchConfig(ratio=0.3, multiple=8))
+    assert all(c % 8 == 0 and c >= 8 for cands in space.candidates for c in cands)
+    assert space.candidates == ((8,), (8,), (8,))  # the uniform width that fits is 9.6: only 8 below it
+    space = search_space(m, SearchConfig(ratio=0.3, multiple=8, redistribute=True))
+    assert space.candidates == ((8, 16),) * 3  # full-width grid: the search may keep a block at 16
+    with pytest.raises(ConfigError, match="--multiple 8"):
+        SearchConfig(multiple=0)
+
+
 def test_unreachable_ratio_says_what_to_do():
     with pytest.raises(ConfigError, match="smaller --ratio"):
         search_space(_wide_edge(), SearchConfig(ratio=0.97))
