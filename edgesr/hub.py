@@ -1,7 +1,9 @@
 """Bundled pretrained models: shipped inside the package (``edgesr/weights``), no download.
 
-Names are ``edge_{kind}_x{scale}`` with kind ``tiny`` (real-time class) or ``base`` (quality
-class); each has a ``.pt`` checkpoint (arch + weights) and an ``.onnx`` export beside it.
+Names are ``edge_{kind}_x{scale}`` with kind ``nano`` (real-time: x2 360p->720p at 25+ fps on
+2 CPU cores), ``tiny`` (the default: more quality, still a few ms per frame on a GPU) or ``base``
+(quality class for GPUs and Jetson); each has a ``.pt`` checkpoint (arch + weights) and an
+``.onnx`` export beside it. ``docs/models.md`` is the model card.
 """
 from __future__ import annotations
 

@@ -58,7 +58,8 @@ class Upscaler:
 
     Args:
         model: ``.onnx`` (ONNX Runtime), ``.engine``/``.plan`` (TensorRT), ``.pt`` or ``nn.Module``
-            (PyTorch), or ``None`` for the bundled model (``scale`` 2 unless given).
+            (PyTorch), a bundled model's name (``"edge_nano_x2"``: the real-time class), or ``None``
+            for the default bundled model (``edge_tiny``, ``scale`` 2 unless given).
         backend: override the suffix table (``onnxruntime``, ``tensorrt``, ``pytorch``).
         device, providers, precision, threads: passed to the backend that understands them.
         color: ``"bgr"`` (default, OpenCV) or ``"rgb"``: channel order of frames in and out.
@@ -81,6 +82,16 @@ class Upscaler:
             from .hub import bundled_model
 
             model = bundled_model(scale=scale or 2, format="pt" if backend in ("pytorch", "torch") else "onnx")
+        elif isinstance(model, str) and model.startswith("edge_") and not os.path.exists(model) \
+                and "." not in model and "/" not in model:  # a bundled model by name, e.g. "edge_nano_x2"
+            from .hub import bundled_model
+
+            kind, _, s = model[len("edge_"):].rpartition("_x")
+            if not (kind and s.isdigit()):
+                raise ConfigError(f"{model!r}: bundled names look like edge_KIND_xSCALE (e.g. edge_nano_x2); "
+                                  "see `edgesr models`")
+            model = bundled_model(scale=int(s), kind=kind,
+                                  format="pt" if backend in ("pytorch", "torch") else "onnx")
         if isinstance(model, os.PathLike):
             model = os.fspath(model)
         name = backend_for(model, backend)

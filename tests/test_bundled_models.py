@@ -24,7 +24,7 @@ def test_bundled_model_beats_bicubic_on_real_photos(name, tmp_path):
     model = edgesr.load_model(WEIGHTS / f"{name}.pt")
     s = model.scale
     assert name.endswith(f"_x{s}")
-    limit = {"tiny": 22_000, "base": 300_000}[name.split("_")[1]]  # the two size classes
+    limit = {"nano": 5_000, "tiny": 22_000, "base": 300_000}[name.split("_")[1]]  # the size classes
     assert edgesr.count_params(model) <= limit
     onnx = edgesr.export.export_onnx(model, tmp_path / f"{name}.onnx")  # parity-checked export
     with edgesr.Upscaler(WEIGHTS / f"{name}.onnx", color="rgb") as up:
@@ -35,6 +35,14 @@ def test_bundled_model_beats_bicubic_on_real_photos(name, tmp_path):
             gain = psnr(up.run(lr), hr, s) - psnr(imresize(lr, s), hr, s)
             assert gain > 0.5, f"{name}: only {gain:.2f} dB over bicubic"
     assert onnx.is_file()
+
+
+def test_upscaler_takes_bundled_names(small_photo):
+    name = NAMES[0]
+    with edgesr.Upscaler(name, color="rgb") as up:
+        assert up.scale == int(name.rpartition("_x")[2])
+    with pytest.raises(edgesr.errors.ModelFormatError, match="no bundled model edge_huge_x2"):
+        edgesr.Upscaler("edge_huge_x2")
 
 
 def test_upscaler_defaults_to_bundled_x2(small_photo):

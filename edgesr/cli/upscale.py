@@ -13,7 +13,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", nargs="?", help="image, folder, video file, camera index, rtsp/http URL or GStreamer pipeline")
     p.add_argument("-o", "--output", help="output image/folder/video (for live sources: a recording, optional)")
     p.add_argument("--camera", type=int, default=None, metavar="N", help="read camera N instead of INPUT")
-    p.add_argument("--model", default=None, help="model file (.onnx/.pt/.engine); default: the bundled model")
+    p.add_argument("--model", default=None, help="model file (.onnx/.pt/.engine) or a bundled name (edge_nano_x2: "
+                   "real-time); default: the bundled edge_tiny")
     p.add_argument("--scale", type=int, default=None, help="upscale factor (picks the bundled model)")
     p.add_argument("--backend", default=None, help="runtime backend (default: from the model file)")
     p.add_argument("--device", default=None, help="device, e.g. cpu or cuda:0")
