@@ -71,7 +71,7 @@ def main() -> None:
     out_hw = (720, 1280)
 
     def add(name: str, kind: str, scale: int, fn: Callable[[np.ndarray], np.ndarray], params: int | None,
-            gflops: float | None, speed: Callable[[], Any] | None) -> None:
+            gflops: float | None, speed: Callable[[], Any] | None, e2e: Callable[[], Any] | None = None) -> None:
         row: dict[str, Any] = {"name": name, "kind": kind, "scale": scale, "params": params, "gflops_360p": gflops}
         for sname, folder in sets.items():
             r = evaluate(fn, folder, scale, name=name)
@@ -80,6 +80,9 @@ def main() -> None:
         if speed is not None:
             dt = _time(speed, a.budget)
             row["ms_720p_out"], row["fps_720p_out"] = round(dt * 1e3, 2), round(1 / dt, 2)
+        if e2e is not None:  # frame to frame: uint8 BGR in, uint8 BGR out, through edgesr.Upscaler
+            dt = _time(e2e, a.budget)
+            row["upscaler_fps_720p_out"] = round(1 / dt, 2)
         rows.append(row)
         print(json.dumps(row))
 
@@ -94,8 +97,9 @@ def main() -> None:
         sess = ort.InferenceSession(str(WEIGHTS / f"{name}.onnx"), providers=["CPUExecutionProvider"])
         x = np.random.rand(1, 3, out_hw[0] // s, -(-out_hw[1] // s)).astype(np.float32)
         up = edgesr.Upscaler(WEIGHTS / f"{name}.onnx", color="rgb")
+        frame = np.random.randint(0, 255, (out_hw[0] // s, -(-out_hw[1] // s), 3), np.uint8)
         add(name, "edgesr", s, up.run, count_params(model), count_flops(model, (360, 640)) / 1e9,
-            lambda sess=sess, x=x: sess.run(None, {"input": x}))
+            lambda sess=sess, x=x: sess.run(None, {"input": x}), lambda up=up, f=frame: up.run(f))
 
     if hasattr(cv2, "dnn_superres") and Path(a.peers).is_dir():
         for label, algo, s, pb in _peer_models(Path(a.peers)):
