@@ -77,6 +77,20 @@ def test_odd_sizes_and_padding(onnx_x2: Path, up: edgesr.Upscaler, bgr: np.ndarr
     np.testing.assert_array_equal(out[:140, :190], ref[:140, :190])
 
 
+@pytest.mark.parametrize("pad", [None, 16])
+def test_uint8_fast_path_matches_float_path(onnx_x2: Path, bgr: np.ndarray, pad: int | None) -> None:
+    """uint8 colour frames take the OpenCV convert+merge path; it must round like the float path."""
+    odd = np.ascontiguousarray(bgr[:77, :101])
+    with edgesr.Upscaler(onnx_x2, pad_multiple=pad) as u:
+        fast = u.run(odd)
+        assert any(pl.u8 is not None for pl in u._plans.values())  # the fast path ran
+        slow = u.run(odd.astype(np.float32) / 255)  # float in -> float path, float out
+    ref = np.floor(slow.astype(np.float64) * 255 + 0.5)
+    diff = np.abs(fast.astype(np.float64) - ref)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    assert fast.min() >= 0 and fast.dtype == np.uint8
+
+
 def test_out_buffer_and_no_per_frame_allocation(up: edgesr.Upscaler, bgr: np.ndarray) -> None:
     res = np.empty((bgr.shape[0] * 2, bgr.shape[1] * 2, 3), np.uint8)
     assert up.run(bgr, out=res) is res
