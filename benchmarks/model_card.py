@@ -119,6 +119,33 @@ def main() -> None:
     Path(a.out).write_text(json.dumps(card, indent=2))
     (WEIGHTS / "card.json").write_text(json.dumps({r["name"]: r for r in rows if r["kind"] == "edgesr"}, indent=2))
     plot(rows, ROOT / "docs" / "img" / "models_psnr_gflops.png")
+    md = Path(a.out).with_suffix(".md")
+    md.write_text(markdown(rows))
+    print(f"wrote {md} (the model card table for docs/models.md)")
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The docs/models.md table: one line per row, grouped by scale, ours in bold."""
+    head = ("| model | scale | params | GFLOPs @640x360 | Set5 PSNR / SSIM | Set14 PSNR / SSIM | fps, 720p out (model) "
+            "| fps, 720p out (Upscaler, uint8 frame to frame) |\n|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for s in (2, 3, 4):
+        for r in rows:
+            if r["scale"] != s:
+                continue
+            ours = r["kind"] == "edgesr"
+            name = f"**{r['name']}** (ours)" if ours else r["name"]
+            params = f"{r['params']:,}" if r.get("params") is not None else "—"
+            gf = f"{r['gflops_360p']:.2f}" if r.get("gflops_360p") is not None else "—"
+            s5 = f"{r['Set5_psnr']:.2f} / {r['Set5_ssim']:.4f}"
+            s14 = f"{r['Set14_psnr']:.2f} / {r['Set14_ssim']:.4f}"
+            fps = f"{r['fps_720p_out']:.2f}" if "fps_720p_out" in r else "—"
+            e2e = f"{r['upscaler_fps_720p_out']:.2f}" if "upscaler_fps_720p_out" in r else ""
+            lines.append(f"| {name} | x{s} | {params} | {gf} | {s5} | {s14} | {fps} | {e2e} |")
+        for (label, ps), v in PUBLISHED.items():
+            if ps == s:
+                lines.append(f"| {label} | x{s} | | | {v:.2f} | | | |")
+    return head + "\n".join(lines) + "\n"
 
 
 def peer_gflops(algo: str, s: int, hw: tuple[int, int] = (360, 640)) -> float | None:
