@@ -132,6 +132,8 @@ class OneHotPixelShuffle(nn.Module):
     real-time model's frame. TensorRT runs both natively. Used only for export (``export_form``).
     """
 
+    weight: torch.Tensor
+
     def __init__(self, scale: int, out_channels: int) -> None:
         super().__init__()
         s = scale

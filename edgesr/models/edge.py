@@ -54,7 +54,7 @@ class EdgeSR(SRModel):
         self.head_act = nn.ReLU(inplace=True)
         self.blocks = nn.ModuleList([ResBlock(c, m) for m in mids])
         self.tail = conv3x3(c, cfg.n_colors * s * s)
-        self.shuffle = nn.PixelShuffle(s)
+        self.shuffle: nn.Module = nn.PixelShuffle(s)
         self.dual = nn.ModuleList([DualBlock(s, cfg.dual_feats, cfg.n_colors)])
 
     def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
