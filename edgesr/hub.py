@@ -1,8 +1,8 @@
 """Bundled pretrained models: shipped inside the package (``edgesr/weights``), no download.
 
 Names are ``edge_{kind}_x{scale}`` with kind ``nano`` (real-time: x2 360p->720p at 25+ fps on
-2 CPU cores), ``tiny`` (the default: more quality, still a few ms per frame on a GPU) or ``base``
-(quality class for GPUs and Jetson); each has a ``.pt`` checkpoint (arch + weights) and an
+2 CPU cores), ``tiny`` (the default) or ``base`` (the quality class, meant for GPUs and Jetson);
+each has a ``.pt`` checkpoint (arch + weights) and an
 ``.onnx`` export beside it. ``docs/models.md`` is the model card.
 """
 from __future__ import annotations
@@ -33,6 +33,20 @@ def bundled_model(scale: int = DEFAULT_SCALE, kind: str = DEFAULT_KIND, format: 
         raise ModelFormatError(f"no bundled model {name}.{format} in this installation (bundled: {have}); "
                                "pass a model file, or pick a bundled scale/kind")
     return path
+
+
+def bundled_model_by_name(name: str, format: str = "onnx") -> Path:
+    """Path of a bundled model given its name, e.g. ``"edge_nano_x2"`` (what ``Upscaler(name)`` takes)."""
+    kind, _, scale = name.removeprefix("edge_").rpartition("_x")
+    if not (name.startswith("edge_") and kind and scale.isdigit()):
+        raise ConfigError(f"{name!r}: bundled names look like edge_KIND_xSCALE (e.g. edge_nano_x2); see `edgesr models`")
+    return bundled_model(scale=int(scale), kind=kind, format=format)
+
+
+def is_bundled_name(spec: object) -> bool:
+    """A string that names a bundled model rather than a file (no suffix, no folder, not on disk)."""
+    return (isinstance(spec, str) and spec.startswith("edge_") and "." not in spec and "/" not in spec
+            and not Path(spec).exists())
 
 
 def model_card() -> dict[str, object]:

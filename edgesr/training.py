@@ -258,7 +258,7 @@ def warm_start(model: SRModel, path: str | Path, new_scale: float = 1e-2) -> int
     """
     src_model = load_model(path)
     src = src_model.state_dict()
-    same_scale = getattr(src_model, "scale", None) == getattr(model, "scale", None)
+    same_scale = src_model.scale == model.scale
     dst = model.state_dict()
     out: dict[str, torch.Tensor] = {}
     for k, d in dst.items():
@@ -270,7 +270,7 @@ def warm_start(model: SRModel, path: str | Path, new_scale: float = 1e-2) -> int
             w = d.clone() * new_scale
             w[tuple(slice(0, n) for n in v.shape)] = v
             out[k] = w
-        elif v is None and same_scale and src and _is_new_block_output(k):
+        elif v is None and same_scale and _is_new_block_output(k):
             out[k] = d.clone() * new_scale
     if not any(k in src for k in out):
         raise ConfigError(f"--init {path}: no tensor matches this architecture; use a checkpoint of the same family")

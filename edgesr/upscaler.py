@@ -79,20 +79,13 @@ class Upscaler:
         if color.lower() not in ("bgr", "rgb"):
             raise ConfigError(f"color must be 'bgr' (OpenCV frames) or 'rgb', got {color!r}")
         self.color = color.lower()
+        from .hub import bundled_model, bundled_model_by_name, is_bundled_name
+
+        fmt = "pt" if backend in ("pytorch", "torch") else "onnx"
         if model is None:
-            from .hub import bundled_model
-
-            model = bundled_model(scale=scale or 2, format="pt" if backend in ("pytorch", "torch") else "onnx")
-        elif isinstance(model, str) and model.startswith("edge_") and not os.path.exists(model) \
-                and "." not in model and "/" not in model:  # a bundled model by name, e.g. "edge_nano_x2"
-            from .hub import bundled_model
-
-            kind, _, s = model[len("edge_"):].rpartition("_x")
-            if not (kind and s.isdigit()):
-                raise ConfigError(f"{model!r}: bundled names look like edge_KIND_xSCALE (e.g. edge_nano_x2); "
-                                  "see `edgesr models`")
-            model = bundled_model(scale=int(s), kind=kind,
-                                  format="pt" if backend in ("pytorch", "torch") else "onnx")
+            model = bundled_model(scale=scale or 2, format=fmt)
+        elif is_bundled_name(model):  # e.g. "edge_nano_x2"
+            model = bundled_model_by_name(model, format=fmt)
         if isinstance(model, os.PathLike):
             model = os.fspath(model)
         name = backend_for(model, backend)
@@ -286,7 +279,6 @@ class Upscaler:
         y = y[:, :sh, :sw]
         top = _INT_MAX.get(frame.dtype)
         k = (top or 1.0) / (255.0 if getattr(self.backend, "range255", False) else 1.0)
-        dst = res if res.ndim == 3 else res[:, :, None]
         if top == 255.0 and p.channels == 3 and res.dtype == np.uint8 and res.flags.c_contiguous:
             self._post_u8(y, p, res, k)
             return
@@ -297,6 +289,7 @@ class Upscaler:
             np.clip(y, 0.0, top + 0.49, out=y)
         else:
             np.clip(y, 0.0, 1.0, out=y)
+        dst = res if res.ndim == 3 else res[:, :, None]
         if p.channels == 1:
             r, g, b = (2, 1, 0) if getattr(self.backend, "bgr", False) else (0, 1, 2)  # luma from RGB
             np.multiply(y[r], np.float32(_LUMA[0]), out=p.plane)
@@ -318,11 +311,10 @@ class Upscaler:
         np.maximum(y, np.float32(0.0), out=y)  # convertScaleAbs takes |x|: negatives must be 0 first
         if p.u8 is None:
             p.u8 = np.empty(y.shape, np.uint8)
-        planes: list[np.ndarray] = [p.u8[0]] * 3
-        for ci, si in enumerate(self._rgb_index()):
+        for ci in range(3):
             cv2.convertScaleAbs(y[ci], dst=p.u8[ci], alpha=float(k))
-            planes[si] = p.u8[ci]
-        cv2.merge(planes, dst=res)
+        order = self._rgb_index()  # frame channel si holds model channel ci; the map is its own inverse
+        cv2.merge([p.u8[order[si]] for si in range(3)], dst=res)
 
     def _alpha(self, alpha: np.ndarray, dst: np.ndarray) -> None:
         """Alpha is not a colour: upscale it bicubically on its own (clipped to the valid range)."""

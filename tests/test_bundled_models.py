@@ -43,6 +43,8 @@ def test_upscaler_takes_bundled_names(small_photo):
         assert up.scale == int(name.rpartition("_x")[2])
     with pytest.raises(edgesr.errors.ModelFormatError, match="no bundled model edge_huge_x2"):
         edgesr.Upscaler("edge_huge_x2")
+    with pytest.raises(edgesr.errors.ConfigError, match="edge_KIND_xSCALE"):
+        edgesr.Upscaler("edge_nano")
 
 
 def test_upscaler_defaults_to_bundled_x2(small_photo):
