@@ -64,8 +64,10 @@ def run_drc(a: argparse.Namespace, ratio: float, lam: float, method: str, reopt:
     if method == "drc_noreopt":  # ablation: DRC's own searched config, selection without re-optimisation
         (work / "search").mkdir(parents=True, exist_ok=True)
         shutil.copy(Path(a.work) / f"drc_r{ratio}" / "search" / "channels.json", work / "search" / "channels.json")
-    cfg = CompressConfig(search=SearchConfig(steps=a.search_steps, patch=32, dual_weight=lam, progress=False),
-                         prune=PruneConfig(dual_weight=lam, batches=2, reopt_steps=reopt, progress=False),
+    # the settings of this (earlier) study: legacy search and pruning (benchmarks/drc_study.py has the new ones)
+    cfg = CompressConfig(search=SearchConfig(steps=a.search_steps, patch=32, dual_weight=lam, progress=False,
+                                             mode="legacy"),
+                         prune=PruneConfig.legacy(dual_weight=lam, batches=2, reopt_steps=reopt, progress=False),
                          finetune=FinetuneConfig(steps=a.finetune_steps, batch=16, patch=32, lr=2e-4, dual_weight=lam))
     compress(a.ref, ratio, FT_DATA, work / "final.pt", work_dir=work, config=cfg, latency=False)
     pre = psnrs(load_model(work / "prune" / "pruned.pt"))
@@ -98,7 +100,7 @@ def run_scratch(a: argparse.Namespace, ratio: float) -> None:
     n = len(ref.prunable())
     # FLOPs target: the largest config DRC's search space allows under the budget (DRC's result is <= it),
     # so the scratch baseline never has fewer FLOPs than DRC.
-    space = search_space(ref, SearchConfig(ratio=ratio))
+    space = search_space(ref, SearchConfig(ratio=ratio, mode="legacy"))
     top = project([c[-1] for c in space.candidates], [[1.0] * len(c) for c in space.candidates], space)
 
     def flops(ch: list[int]) -> int:

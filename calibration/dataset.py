@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 VIDEO_EXTS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".ts", ".mpg", ".mpeg", ".y4m")
 CACHE_VERSION = 1
 MIN_SIDE = 8  # smaller frames carry no usable activation statistics for 3x3 conv stacks
+COMMON_MAX_SIDE = 256  # mixed-size frames are centre-cropped to at most this (enough context for SR convs)
 
 
 def default_cache_dir() -> Path:
@@ -124,6 +125,39 @@ def _check_frame(x: Any, where: str) -> np.ndarray:
     return a
 
 
+def common_size(data: CalibrationSet, size: tuple[int, int] | None = None,
+                max_side: int = COMMON_MAX_SIDE) -> CalibrationSet:
+    """Centre-crop every frame (and its HR reference) to one size.
+
+    Why: ONNX Runtime's histogram calibrators (entropy, percentile) stack activations across frames
+    and fail on mixed sizes, and TensorRT batches need one shape. ``size`` (H, W) is what the user
+    asked for (``--calib-size``); without it, frames that already share a size are kept as they are
+    and mixed sizes are cropped to the smallest height and width, at most ``max_side`` (logged).
+    """
+    shapes = {f.shape[2:] for f in data.frames}
+    if size is None:
+        if len(shapes) <= 1:
+            return data
+        size = (min(min(h for h, _ in shapes), max_side), min(min(w for _, w in shapes), max_side))
+        log.info("calibration frames have %d different sizes; centre-cropped to %dx%d (choose with --calib-size)",
+                 len(shapes), size[1], size[0])
+    th, tw = size
+    frames: list[np.ndarray] = []
+    refs: list[np.ndarray | None] = []
+    for i, (f, r) in enumerate(zip(data.frames, data.references)):
+        h, w = f.shape[2:]
+        if h < th or w < tw:
+            raise DataError(f"calibration frame {i} is {w}x{h} px, smaller than the calibration size {tw}x{th}; "
+                            "pass a smaller --calib-size or remove the small images")
+        y, x = (h - th) // 2, (w - tw) // 2
+        frames.append(np.ascontiguousarray(f[:, :, y:y + th, x:x + tw]))
+        if r is not None:
+            s = r.shape[0] // h
+            r = np.ascontiguousarray(r[y * s:(y + th) * s, x * s:(x + tw) * s])
+        refs.append(r)
+    return CalibrationSet(frames, data.input_name, refs, data.source, data.from_cache)
+
+
 def as_calibration_set(data: Any, input_name: str | None = None, **load_kwargs: Any) -> CalibrationSet:
     """Anything accepted as calibration data -> a validated ``CalibrationSet``.
 
@@ -180,10 +214,22 @@ def _file_digest(paths: Sequence[Path]) -> str:
     h = hashlib.sha256()
     for p in paths:
         h.update(p.name.encode())
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+        try:
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        except OSError as e:
+            raise DataError(f"calibration entry {p} cannot be read: {_why_unreadable(p, e)}; "
+                            "remove it from the folder or fix it") from None
     return h.hexdigest()
+
+
+def _why_unreadable(p: Path, e: OSError) -> str:
+    if p.is_symlink() and not p.exists():
+        return f"broken symbolic link (points to {os.readlink(p)})"
+    if p.is_dir():
+        return "a folder, not an image file"
+    return e.strerror or type(e).__name__
 
 
 def _evenly(n: int, k: int) -> list[int]:
@@ -210,7 +256,7 @@ def _prepare(rgb: np.ndarray, name: str, size: tuple[int, int] | None, crop: tup
         ch, cw = crop[0] * s, crop[1] * s
         h, w = rgb.shape[:2]
         if ch > h or cw > w:
-            raise DataError(f"{name} is {w}x{h} px, smaller than the {cw}x{ch} crop; use a smaller crop "
+            raise DataError(f"{name} is {w}x{h} px, smaller than the {cw}x{ch} crop; use a smaller crop (--calib-size) "
                             "or larger images")
         y, x = (h - ch) // 2, (w - cw) // 2  # centre crop: deterministic
         rgb = rgb[y:y + ch, x:x + cw]

@@ -27,7 +27,7 @@ import numpy as np
 
 from edgesr.errors import ConfigError, DataError
 
-from .dataset import CalibrationSet, as_calibration_set, default_cache_dir
+from .dataset import CalibrationSet, as_calibration_set, common_size, default_cache_dir
 from .guard import Quality, measure_quality, ort_session, session_fn
 
 log = logging.getLogger(__name__)
@@ -117,11 +117,12 @@ def _qtype(name: str) -> Any:
 
 def cpu_has_vnni() -> bool:
     """x86 VNNI dot products avoid the U8S8 int16 saturation that ``reduce_range`` works around."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return True  # unknown (macOS, Windows, ARM): do not reduce range
-    return "vnni" in flags or "avx512_vnni" in flags or " asimddp" in flags
+    from edgesr.precision import INT8_DOT_FLAGS, cpu_flags
+
+    flags = cpu_flags()
+    if not flags:
+        return True  # unknown (macOS, Windows): do not reduce range
+    return any(f in flags for f in INT8_DOT_FLAGS)
 
 
 def shuffle_nodes(model: Any) -> list[str]:
@@ -173,7 +174,7 @@ def io_layers(model: Any) -> list[str]:
 
 
 def quantize_onnx(fp32_onnx_path: str | os.PathLike[str], out_path: str | os.PathLike[str], calib: Any,
-                  method: str = "minmax", *, per_channel: bool = True, activation_type: str = "uint8",
+                  method: str = "percentile", *, per_channel: bool = True, activation_type: str = "uint8",
                   weight_type: str = "int8", reduce_range: bool | None = None,
                   nodes_to_exclude: Sequence[str] = (), guard: bool = True, threshold_db: float = 0.3,
                   holdout: float | int = 0.25, max_auto_exclude: int = 4, percentile: float = 99.999,
@@ -184,7 +185,8 @@ def quantize_onnx(fp32_onnx_path: str | os.PathLike[str], out_path: str | os.Pat
     """FP32 ONNX -> INT8 Q/DQ ONNX (ORT static quantization, per-channel weights), guarded.
 
     ``calib``: folder / video / camera index / ``CalibrationSet`` / iterable of ``{input: array}``;
-    ``data_kwargs`` (size, crop, max_frames, hr_scale) go to ``load_calibration``. Defaults are
+    ``data_kwargs`` (size, crop, max_frames, hr_scale) go to ``load_calibration``; frames of mixed sizes
+    are centre-cropped to a common size (``common_size``). Defaults are
     U8S8 (uint8 activations, int8 weights): the fast pair on x86 ORT; TensorRT accepts the file too.
     ``reduce_range``: None = on for x86 CPUs without VNNI (ORT's advice). Returns a ``QuantReport``.
     """
@@ -200,7 +202,7 @@ def quantize_onnx(fp32_onnx_path: str | os.PathLike[str], out_path: str | os.Pat
         raise ConfigError(f"unknown calibration method {method!r}; use one of {', '.join(METHODS)}")
     proto, meta = load_fp32_onnx(src)
     inp = proto.graph.input[0]
-    data = as_calibration_set(calib, inp.name, **data_kwargs)
+    data = common_size(as_calibration_set(calib, inp.name, **data_kwargs))  # histogram calibrators need one size
     dims = [d.dim_value if d.HasField("dim_value") else None for d in inp.type.tensor_type.shape.dim]
     for i, f in enumerate(data.frames):
         for ax in (2, 3):

@@ -20,7 +20,7 @@ import numpy as np
 from edgesr.errors import ConfigError, MissingDependencyError
 from edgesr.fileio import atomic_write_bytes, atomic_write_text
 
-from .dataset import CalibrationSet, as_calibration_set, stack_batches
+from .dataset import CalibrationSet, as_calibration_set, common_size, stack_batches
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -55,7 +55,7 @@ class CalibrationFeeder:
     def __init__(self, data: Any, cache_file: str | os.PathLike[str], *, batch_size: int = 1,
                  input_name: str | None = None, model_hash: str = "", device_copy: DeviceCopy | None = None,
                  **data_kwargs: Any) -> None:
-        self.data: CalibrationSet = as_calibration_set(data, input_name, **data_kwargs)
+        self.data: CalibrationSet = common_size(as_calibration_set(data, input_name, **data_kwargs))
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")

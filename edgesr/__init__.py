@@ -21,11 +21,14 @@ _LAZY = {
     "evaluate": "edgesr.evaluate",
     "train": "edgesr.training",
     "TrainConfig": "edgesr.training",
+    "adapt": "edgesr.adapt",
+    "AdaptConfig": "edgesr.adapt",
     "DualRegressionLoss": "edgesr.losses",
     "Upscaler": "edgesr.upscaler",
     "stream": "edgesr.video",
     "upscale_video": "edgesr.video",
     "compress": "edgesr.compression",
+    "convert_official": "edgesr.models.official",
 }
 
 __all__ = ["EdgeSRError", "__version__", *_LAZY]

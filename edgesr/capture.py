@@ -14,6 +14,7 @@ import os
 import re
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -232,6 +233,23 @@ class FileSource:
         self.container.close()
 
 
+@contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's own log (every videoio backend reports its failure to open a source) for the
+    block, restoring the level after; kept when edgesr.capture logs at DEBUG (``edgesr -v``)."""
+    import cv2
+
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 class CvSource:
     """Camera index, network URL or GStreamer pipeline through ``cv2.VideoCapture``."""
 
@@ -243,7 +261,8 @@ class CvSource:
         if api is None:
             api = cv2.CAP_GSTREAMER if kind == "gstreamer" else cv2.CAP_ANY
         target: str | int = int(spec) if kind == "camera" else str(spec)
-        self.cap = cv2.VideoCapture(target, api)
+        with quiet_opencv():  # a failed open logs a dozen backend lines before our one clear error
+            self.cap = cv2.VideoCapture(target, api)
         if not self.cap.isOpened():
             hint = {"camera": "check that the camera is connected and not used by another program",
                     "gstreamer": "check the pipeline with gst-launch-1.0 and that OpenCV was built with GStreamer",

@@ -14,9 +14,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .data import benchmark_pairs, to_tensor, to_uint8
+from .data import list_images, modcrop, read_rgb, to_tensor, to_uint8
+from .errors import ConfigError, DataError
 from .imresize import imresize
-from .metrics import psnr, ssim
+from .metrics import psnr, ssim, ssim_min_size
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,15 @@ def bicubic_fn(scale: int) -> UpscaleFn:
     return lambda lr: imresize(lr, scale)
 
 
+def _check_size(path: Path, hr: np.ndarray, scale: int) -> None:
+    """SSIM needs its 11x11 window inside the image once ``scale`` pixels are shaved off each side."""
+    need = ssim_min_size(scale)
+    h, w = hr.shape[:2]
+    if h < need or w < need:
+        raise DataError(f"{path}: {w}x{h} (cropped to a multiple of x{scale}) is smaller than the {need}x{need} "
+                        f"minimum for SSIM at x{scale}; remove it from the benchmark folder or use a larger image")
+
+
 def evaluate(model: torch.nn.Module | UpscaleFn | str | Path, data: str | Path, scale: int | None = None,
              name: str | None = None) -> EvalReport:
     """Evaluate a model (module, checkpoint path, or uint8 upscale function) on an image folder."""
@@ -103,15 +113,19 @@ def evaluate(model: torch.nn.Module | UpscaleFn | str | Path, data: str | Path, 
     else:
         fn = model
     if scale is None:
-        raise ValueError("evaluate: scale is required when model is a function")
+        raise ConfigError("evaluate: scale is required when model is a function; pass scale=2 (or 3, 4)")
     report = EvalReport(data=str(data), scale=scale, model=name or "model")
     t0 = time.perf_counter()
-    for img_name, hr, lr in benchmark_pairs(data, scale):
+    for f in list_images(data):
+        hr = modcrop(read_rgb(f), scale)
+        _check_size(f, hr, scale)
+        lr = imresize(hr, 1.0 / scale)
         sr = fn(lr)
         if sr.shape != hr.shape:
-            raise ValueError(f"{img_name}: model output {sr.shape} != HR {hr.shape}; is the scale x{scale} right?")
+            raise DataError(f"{f.name}: model output {sr.shape} != HR {hr.shape}; is the scale x{scale} right? "
+                            "pass the model's scale")
         bic = imresize(lr, scale)
-        report.images.append(ImageResult(img_name, psnr(sr, hr, scale), ssim(sr, hr, scale),
+        report.images.append(ImageResult(f.stem, psnr(sr, hr, scale), ssim(sr, hr, scale),
                                          psnr(bic, hr, scale), ssim(bic, hr, scale)))
     report.seconds = time.perf_counter() - t0
     log.info("%s on %s x%d: %.2f dB / %.4f (bicubic %.2f dB)", report.model, data, scale, report.psnr,

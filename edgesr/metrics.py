@@ -4,6 +4,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .errors import DataError
+
+SSIM_WINDOW = 11  # Gaussian window side; SSIM is the mean over 'valid' window positions
+
+
+def ssim_min_size(shave: int = 0) -> int:
+    """Smallest image side for which SSIM is defined after shaving ``shave`` pixels off each side."""
+    return SSIM_WINDOW + 2 * shave
+
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
     """RGB in [0, 255] (HxWx3) -> float64 Y in [16, 235], as MATLAB ``rgb2ycbcr``.
@@ -39,7 +48,7 @@ def psnr(a: np.ndarray, b: np.ndarray, shave: int = 0, y: bool = True, data_rang
 
 def _ssim_2d(a: np.ndarray, b: np.ndarray) -> float:
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    k = cv2.getGaussianKernel(11, 1.5)
+    k = cv2.getGaussianKernel(SSIM_WINDOW, 1.5)
     win = k @ k.T
     f = lambda x: cv2.filter2D(x, -1, win)[5:-5, 5:-5]  # noqa: E731  ('valid' as in MATLAB's ssim_index)
     mu1, mu2 = f(a), f(b)
@@ -50,6 +59,9 @@ def _ssim_2d(a: np.ndarray, b: np.ndarray) -> float:
 
 def ssim(a: np.ndarray, b: np.ndarray, shave: int = 0, y: bool = True) -> float:
     """SSIM (Wang et al. 2004, 11x11 Gaussian, sigma 1.5) on Y by default."""
+    if min(a.shape[:2]) < ssim_min_size(shave):
+        raise DataError(f"SSIM of a {a.shape[1]}x{a.shape[0]} image with a {shave}-pixel shave: the minimum is "
+                        f"{ssim_min_size(shave)}x{ssim_min_size(shave)}; use a larger image")
     a, b = _prep(a, b, shave, y)
     if a.ndim == 2:
         return _ssim_2d(a, b)

@@ -29,6 +29,17 @@ def starts(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * (length - tile) / (n - 1)) for i in range(n)] if n > 1 else [0]
 
 
+def balanced_tile(length: int, limit: int, overlap: int, multiple: int = 1) -> int:
+    """Tile size along one axis: as few tiles as ``limit``-sized ones need, but each only as large as
+    that count requires (a multiple of ``multiple``, at most ``limit``). A frame just over the limit
+    then runs as two halves, not as two nearly full, mostly overlapping tiles (twice the work)."""
+    if length <= limit:
+        return length
+    n = -(-(length - overlap) // max(limit - overlap, 1))
+    t = -(-(length + (n - 1) * overlap) // n)
+    return min(-(-t // multiple) * multiple, limit)
+
+
 def _ramp(d: np.ndarray, ov: int) -> np.ndarray:
     """Weight at HR distance ``d`` from an interior tile edge whose overlap is ``ov`` HR pixels."""
     m = ov // 4

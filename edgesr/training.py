@@ -1,33 +1,51 @@
 """Dual regression training: resumable, reproducible, single process or ``torchrun`` (DDP).
 
 State lives in ``out/last.pt`` (model + dual nets, optimizer, scheduler, sampler position,
-RNG), written atomically every ``ckpt_every`` steps and on Ctrl-C/SIGTERM, so a killed run
-continues exactly where it stopped with ``resume=True``. The deployable result is
-``out/model.pt`` (``edgesr.load_model``); ``out/best.pt`` keeps the best validation PSNR.
+RNG, settings), written atomically every ``ckpt_every`` steps and on Ctrl-C/SIGTERM, so a
+killed run continues exactly where it stopped with ``resume=True`` and the settings it was
+started with (overrides, ``config.json``, ``config_changes.jsonl``: see :mod:`edgesr.train_state`).
+The deployable result is ``out/model.pt`` (``edgesr.load_model``), written only by a run that
+reached ``steps``: SIGTERM checkpoints and raises :class:`TrainingInterrupted` instead.
+``out/best.pt`` keeps the best validation PSNR.
+
+``train`` composes small parts: ``_Env`` (process group, rank, device) and ``_Signals`` (both in
+:mod:`edgesr.train_env`), ``_Parts`` (model, loss module, optimizer, scheduler, crop generator,
+precision, EMA), ``_RunState`` (step, epoch, position, best), the batch feed
+(:mod:`edgesr.train_feed`), ``_restore``, ``_step``, ``_validate``, ``_log_record``, ``_checkpoint``. Options, each in its own module: ``ema``
+(:mod:`edgesr.ema`), ``precision`` / ``channels_last`` (:mod:`edgesr.train_precision`), ``teacher``
+(:mod:`edgesr.distill`), ``workers`` (:mod:`edgesr.train_feed`), ``init`` (:mod:`edgesr.warm_start`).
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
-import os
-import signal
 import time
-from dataclasses import dataclass, field, replace
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
+from . import train_feed as tf
+from . import train_mix as tm
+from . import train_state as ts
 from .config import from_dict, to_dict
-from .data import SRDataset
-from .errors import ConfigError
-from .losses import DualRegressionLoss
+from .data import SRDataset, level_targets
+from .degrade import DegradeConfig
+from .distill import MODES as DISTILL_MODES, Distiller, load_teacher
+from .ema import ModelEMA
+from .errors import ConfigError, EdgeSRError, ModelFormatError
+from .losses import DualRegressionLoss, intermediate_scales
 from .models import atomic_torch_save, build_model, create_model, load_model, save_model
 from .models.base import SRModel
+from .train_precision import Amp, TrainPrecision, channels_last, resolve_precision
+from .train_env import Env as _Env, Signals as _Signals
+from .warm_start import warm_start
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +73,15 @@ class TrainConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # config overrides, e.g. channels
     init: str | None = None  # warm start: copy every same-named, same-shaped tensor (e.g. x2 body -> x4)
     progress: bool = True
+    ema: float = 0.0  # EMA decay of the weights (e.g. 0.999; 0 = off): validated and saved as model.pt
+    precision: str = "fp32"  # auto | fp32 | bf16 | fp16 (CUDA only): edgesr.train_precision
+    channels_last: bool = False  # NHWC memory format for the model and its input
+    teacher: str | None = None  # distillation teacher: a .pt or a bundled name (edge_base_x2)
+    teacher_weight: float = 1.0
+    distill: str = "output"  # output (L1 on SR outputs) | feature (MSE on the body output): edgesr.distill
+    workers: int = 0  # data-loading processes (0: load in the training process); same batches either way
+    degrade: str | None = None  # LR of the paired data: a preset (real, bicubic) or JSON file (edgesr.degrade)
+    unpaired_ratio: float = 1.0  # unpaired batches per paired batch (1.0 alternates): edgesr.train_mix
 
     def __post_init__(self) -> None:
         if self.schedule not in ("cosine", "step", "constant"):
@@ -65,35 +92,40 @@ class TrainConfig:
             raise ConfigError("unpaired data trains only through the dual loss; set dual_weight > 0")
         if self.steps < 1 or self.batch < 1:
             raise ConfigError("steps and batch must be >= 1")
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"ema must be in [0, 1) (e.g. 0.999; 0 = off), got {self.ema}")
+        TrainPrecision.parse(self.precision)
+        tm.check_ratio(self.unpaired_ratio, bool(self.data), bool(self.unpaired))
+        if self.degrade is not None:
+            if not self.data:
+                raise ConfigError("degrade makes the LR of the paired --data (HR) folders; pass --data or drop it")
+            DegradeConfig.load(self.degrade)  # an unknown preset or a bad file fails here, not at the first batch
+        if self.distill not in DISTILL_MODES:
+            raise ConfigError(f"distill must be one of {', '.join(DISTILL_MODES)}, got {self.distill!r}")
+        if self.teacher_weight < 0 or self.workers < 0:
+            raise ConfigError("teacher_weight and workers must be >= 0")
 
 
 class TrainStep(torch.nn.Module):
-    """Model + loss as one module, so DistributedDataParallel sees the whole forward."""
+    """Model + loss (+ distillation term) as one module, so DistributedDataParallel sees the whole forward.
 
-    def __init__(self, model: SRModel, dual_weight: float) -> None:
+    Returns (total, primal, dual, distill); distill is 0 without a teacher."""
+
+    def __init__(self, model: SRModel, dual_weight: float, distiller: Distiller | None = None) -> None:
         super().__init__()
         self.model = model
         self.loss = DualRegressionLoss(dual_weight)
+        self.distill = distiller
 
-    def forward(self, lr: torch.Tensor, hr: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
-        t = self.loss(self.model, lr, hr)
-        return t.total, t.primal, t.dual
-
-
-def _batches(ds: SRDataset, sampler: DistributedSampler, batch: int, epoch: int, pos: int,
-             gen: torch.Generator) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
-    """Endless batches; yields (epoch, position-after-batch, batch). Crops seeded from ``gen``."""
-    while True:
-        sampler.set_epoch(epoch)
-        idx = list(sampler)
-        while pos + batch <= len(idx):
-            items = []
-            for i in idx[pos:pos + batch]:
-                seed = int(torch.randint(0, 2**31 - 1, (), generator=gen))
-                items.append(ds.get(i, seed))
-            pos += batch
-            yield epoch, pos, {k: torch.stack([it[k] for it in items]) for k in items[0]}
-        epoch, pos = epoch + 1, 0
+    def forward(self, lr: torch.Tensor, hr: torch.Tensor | None = None,
+                levels: dict[int, torch.Tensor] | None = None) -> tuple[torch.Tensor, ...]:
+        if self.distill is None:
+            t = self.loss(self.model, lr, hr, levels)
+            return t.total, t.primal, t.dual, lr.new_zeros(())
+        with self.distill.capture(self.model) as feats:
+            t = self.loss(self.model, lr, hr, levels)
+        d = self.distill(lr, t.outputs[-1], feats)
+        return t.total + self.distill.weight * d, t.primal, t.dual, d.detach()
 
 
 def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
@@ -110,187 +142,311 @@ def _build(cfg: TrainConfig) -> SRModel:
     return create_model(cfg.model, scale=cfg.scale, **cfg.model_kwargs)
 
 
-def train(cfg: TrainConfig | None = None, resume: bool = False, **kwargs: Any) -> Path:
-    """Train with the dual regression loss; returns the path of the final ``model.pt``."""
-    cfg = replace(cfg, **kwargs) if cfg else TrainConfig(**kwargs)
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    rank = dist.get_rank() if distributed else 0
-    world = dist.get_world_size() if distributed else 1
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+class TrainingInterrupted(EdgeSRError):
+    """Training stopped by SIGTERM or Ctrl-C: ``last.pt`` is saved, ``model.pt`` is not written."""
+
+    exit_code = 143  # 128 + SIGTERM, what a shell reports for a terminated process (130 for Ctrl-C)
+
+    def __init__(self, step: int, steps: int, out: Path, signal_name: str = "SIGTERM") -> None:
+        super().__init__(f"stopped by {signal_name} at step {step}/{steps}: checkpoint saved in {out / 'last.pt'}, "
+                         f"no model.pt written; continue with: edgesr train --resume --out {out}")
+        self.step, self.out = step, out
+        if signal_name == "SIGINT":
+            self.exit_code = 130
+
+
+@dataclass
+class _RunState:
+    step: int = 0
+    epoch: int = 0  # epoch and position of the paired stream, where a resumed run picks up
+    pos: int = 0
+    best: float = -math.inf  # best validation PSNR
+
+
+@dataclass
+class _Parts:
+    """What one training step uses; ``net`` is ``step_mod`` or its DDP wrapper."""
+
+    model: SRModel
+    step_mod: TrainStep
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    gen: torch.Generator
+    amp: Amp
+    ema: ModelEMA | None = None
+    memory_format: torch.memory_format = torch.contiguous_format
+    net: torch.nn.Module = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.net = self.step_mod
+
+    @property
+    def eval_model(self) -> SRModel:
+        """What is validated and saved: the EMA weights when on, else the trained ones."""
+        return self.ema.module if self.ema is not None else self.model
+
+
+def train(cfg: TrainConfig | None = None, resume: bool = False, *, overrides_from: str = "the train() arguments",
+          **kwargs: Any) -> Path:
+    """Train with the dual regression loss; returns the path of the final ``model.pt``.
+
+    With ``resume=True`` the run in ``out`` continues with its saved settings; ``cfg`` fields and
+    ``kwargs`` override them (logged as ``resume: NAME OLD -> NEW (from OVERRIDES_FROM)``).
+    Raises :class:`TrainingInterrupted` after checkpointing when stopped by SIGTERM.
+    """
+    env = _Env.setup()
+    explicit = {**(to_dict(cfg) if cfg else {}), **kwargs}
+    run_cfg, state, changes = ts.resolve(explicit, resume, config_from_dict, TrainConfig.out, overrides_from,
+                                         report=env.rank == 0)
+    return _run(run_cfg, state, changes, overrides_from, env)
+
+
+def _run(cfg: TrainConfig, state: dict[str, Any] | None, changes: ts.Changes, source: str, env: _Env) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
-    state_path = out / "last.pt"
-
-    torch.manual_seed(cfg.seed)
-    model = _build(cfg).to(device)
-    if cfg.init and not (resume and state_path.is_file()):
-        n = warm_start(model, cfg.init)
-        log.info("warm start from %s: %d tensors copied", cfg.init, n)
-    step_mod = TrainStep(model, cfg.dual_weight).to(device)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
-    sched = _make_scheduler(opt, cfg)
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
-    step, epoch, pos, best = 0, 0, 0, -math.inf
-
+    parts = _build_parts(cfg, env, warm=state is None)
     for stale in out.glob(".*.pt.*.tmp"):  # half-written checkpoints of a killed run (the real ones are intact)
         stale.unlink(missing_ok=True)
-    if resume and state_path.is_file():
-        st = torch.load(state_path, map_location="cpu", weights_only=True)
-        if st["arch"] != model.arch():
-            raise ConfigError(f"{state_path} holds a different architecture ({st['arch']['name']}); "
-                              "use a new --out or the same --model/--scale")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        sched.load_state_dict(st["scheduler"])
-        gen.set_state(st["gen"][rank] if rank < len(st["gen"]) else st["gen"][0])
-        step, epoch, pos, best = st["step"], st["epoch"], st["pos"], st["best"]
-        log.info("resumed from %s at step %d", state_path, step)
-    elif resume:
-        log.warning("--resume: no %s yet, starting a new run", state_path)
-
-    net: torch.nn.Module = step_mod
-    if distributed:
-        net = torch.nn.parallel.DistributedDataParallel(
-            step_mod, device_ids=[device.index] if device.type == "cuda" else None,
+    rs = _restore(state, parts, cfg, changes, env, out / "last.pt") if state is not None else _RunState()
+    if env.distributed:
+        parts.net = torch.nn.parallel.DistributedDataParallel(
+            parts.step_mod, device_ids=[env.device.index] if env.device.type == "cuda" else None,
             find_unused_parameters=cfg.dual_weight == 0)
+    feed = _feed(cfg, parts.model, env, rs, parts.gen)
+    try:
+        if env.rank == 0:
+            _start_records(out, cfg, parts, rs, state is not None, changes, source, env)
+        with _Signals(env) as sig:
+            _loop(cfg, parts, feed, rs, env, out, sig)
+    finally:
+        feed.close()
+    if sig.received:
+        raise TrainingInterrupted(rs.step, cfg.steps, out, sig.signal_name or "SIGTERM")
+    return _finish(parts, cfg, out, rs, env)
 
-    paired = SRDataset(cfg.data, model.scale, cfg.patch) if cfg.data else None
+
+def _build_parts(cfg: TrainConfig, env: _Env, warm: bool) -> _Parts:
+    amp = Amp(resolve_precision(cfg.precision, env.device), env.device)  # an impossible precision fails first
+    torch.manual_seed(cfg.seed)
+    model = _build(cfg).to(env.device)
+    if cfg.init and warm:
+        n = warm_start(model, cfg.init)
+        log.info("warm start from %s: %d tensors copied", cfg.init, n)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    if cfg.channels_last:
+        model = channels_last(model)
+    distiller = _distiller(cfg, model, env.device) if cfg.teacher else None
+    step_mod = TrainStep(model, cfg.dual_weight, distiller).to(env.device)
+    opt = torch.optim.Adam([p for p in step_mod.parameters() if p.requires_grad], lr=cfg.lr)
+    sched = _make_scheduler(opt, cfg)
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + env.rank)
+    ema = ModelEMA(model, cfg.ema) if cfg.ema > 0 else None
+    return _Parts(model, step_mod, opt, sched, gen, amp, ema, fmt)
+
+
+def _distiller(cfg: TrainConfig, model: SRModel, device: torch.device) -> Distiller:
+    assert cfg.teacher is not None
+    teacher = load_teacher(cfg.teacher, device)
+    d = Distiller(channels_last(teacher) if cfg.channels_last else teacher, model, cfg.distill, cfg.teacher_weight)
+    d = channels_last(d) if cfg.channels_last else d
+    log.info("distillation from %s (%s, weight %g)", cfg.teacher, cfg.distill, cfg.teacher_weight)
+    return d
+
+
+def _restore(st: dict[str, Any], parts: _Parts, cfg: TrainConfig, changes: ts.Changes, env: _Env,
+             path: Path) -> _RunState:
+    if st["arch"] != parts.model.arch():
+        name = st["arch"].get("name") if isinstance(st["arch"], dict) else "?"
+        raise ConfigError(f"{path} holds a different architecture ({name}); "
+                          "use a new --out or the same --model/--scale")
+    try:
+        parts.model.load_state_dict(st["model"])
+        parts.opt.load_state_dict(st["optimizer"])
+        if ts.SCHEDULE_FIELDS & changes.keys():
+            parts.sched = _reschedule(parts.opt, cfg, int(st["step"]))
+        else:
+            parts.sched.load_state_dict(st["scheduler"])
+        parts.gen.set_state(st["gen"][env.rank] if env.rank < len(st["gen"]) else st["gen"][0])
+        _restore_options(st, parts, cfg)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
+        raise ModelFormatError(f"{path} does not fit this run ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
+                               "start over without --resume (or with a new --out)") from None
+    rs = _RunState(int(st["step"]), int(st["epoch"]), int(st["pos"]), float(st["best"]))
+    log.info("resumed from %s at step %d", path, rs.step)
+    return rs
+
+
+def _restore_options(st: dict[str, Any], parts: _Parts, cfg: TrainConfig) -> None:
+    """EMA weights, fp16 loss scale and distillation adapter, where the run has them."""
+    if parts.ema is not None:
+        if "ema" in st:
+            parts.ema.load_state_dict(st["ema"])
+        else:
+            parts.ema = ModelEMA(parts.model, cfg.ema)
+            log.warning("resume: the run had no EMA weights; the average starts from the step-%d weights", st["step"])
+    parts.amp.load_state_dict(st.get("scaler"))
+    if parts.step_mod.distill is not None and "distill" in st:
+        parts.step_mod.distill.load_state_dict(st["distill"])
+
+
+def _reschedule(opt: torch.optim.Optimizer, cfg: TrainConfig, step: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """A fresh schedule for the changed settings, advanced to ``step`` (as if the run had used them from the start)."""
+    for g in opt.param_groups:
+        g["lr"] = g["initial_lr"] = cfg.lr
+    sched = _make_scheduler(opt, cfg)
+    with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": intended here
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(step):
+            sched.step()
+    return sched
+
+
+def _feed(cfg: TrainConfig, model: SRModel, env: _Env, rs: _RunState, gen: torch.Generator) -> tf.Feed:
+    deg = DegradeConfig.load(cfg.degrade) if cfg.degrade else None
+    paired = (SRDataset(cfg.data, model.scale, cfg.patch, degrade=deg, levels=intermediate_scales(model))
+              if cfg.data else None)
     unpaired = SRDataset(cfg.unpaired, model.scale, cfg.patch, paired=False) if cfg.unpaired else None
-    streams = []
-    for ds in (paired, unpaired):
-        if ds is not None:
-            sampler: DistributedSampler[int] = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=True)
-            streams.append(_batches(ds, sampler, cfg.batch, epoch, pos, gen))
+    datasets = [ds for ds in (paired, unpaired) if ds is not None]
+    plans: list[tf.Plan] = []
+    mix = tm.StreamMix.of(cfg.unpaired_ratio, len(datasets))
+    for k, ds in enumerate(datasets):
+        sampler: DistributedSampler[int] = DistributedSampler(ds, num_replicas=env.world, rank=env.rank,
+                                                              shuffle=True, seed=cfg.seed, drop_last=True)
+        # stream 0 resumes where last.pt says, the other where its batch count puts it (fewer crops than a batch: error)
+        at = mix.position(k, rs.step, len(sampler), cfg.batch)
+        epoch, pos = (rs.epoch, rs.pos) if k == 0 else at
+        plans.append(tf.plan(sampler, cfg.batch, epoch, pos, gen))
+    return tf.make_feed(datasets, plans, gen, rs.step, cfg.workers, pin_memory=env.device.type == "cuda",
+                        order=mix.stream)
 
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps({**to_dict(cfg), "arch": model.arch()}, indent=2))
-    logf = open(out / "log.jsonl", "a") if rank == 0 else None
 
-    def checkpoint() -> None:
-        gens = [gen.get_state()]
-        if distributed:
-            gathered: list[Any] = [None] * world
-            dist.all_gather_object(gathered, gen.get_state())
-            gens = gathered
-        if rank == 0:
-            atomic_torch_save({"arch": model.arch(), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                               "scheduler": sched.state_dict(), "gen": gens, "step": step, "epoch": epoch,
-                               "pos": pos, "best": best, "config": to_dict(cfg)}, state_path)
+def _start_records(out: Path, cfg: TrainConfig, parts: _Parts, rs: _RunState, resumed: bool,
+                   changes: ts.Changes, source: str, env: _Env) -> None:
+    """config.json for a new run; on resume it stays, changes go to config_changes.jsonl."""
+    out.mkdir(parents=True, exist_ok=True)
+    run = {"precision": str(parts.amp.precision), "device": str(env.device), "torch": torch.__version__}
+    log.info("training on %s in %s%s", env.device, parts.amp.precision,
+             " (channels_last)" if cfg.channels_last else "")
+    if resumed:
+        ts.record_changes(out, rs.step, changes, source)
+    else:
+        (out / "config.json").write_text(json.dumps({**to_dict(cfg), "arch": parts.model.arch(), "run": run},
+                                                    indent=2))
+    ts.truncate_log(out / "log.jsonl", rs.step)  # a new run starts a new log; a resumed one loses no step twice
 
-    stop = {"flag": False}
 
-    def on_term(signum: int, frame: Any) -> None:
-        stop["flag"] = True
-
-    old = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
-    bar = tqdm(total=cfg.steps, initial=step, disable=not cfg.progress or rank != 0, desc="train", unit="step")
+def _loop(cfg: TrainConfig, parts: _Parts, feed: tf.Feed, rs: _RunState, env: _Env, out: Path,
+          sig: _Signals) -> None:
+    bar = tqdm(total=cfg.steps, initial=rs.step, disable=not cfg.progress or env.rank != 0, desc="train", unit="step")
+    logf = open(out / "log.jsonl", "a") if env.rank == 0 else None
     t0 = time.perf_counter()
     try:
-        model.train()
-        while step < cfg.steps and not stop["flag"]:
-            k = step % len(streams)  # alternate paired / unpaired batches
-            epoch_k, pos_k, batch = next(streams[k])
-            if k == 0:
-                epoch, pos = epoch_k, pos_k
-            lr_t = batch["lr"].to(device)
-            hr_t = batch["hr"].to(device) if "hr" in batch else None
-            total, primal, dual = net(lr_t, hr_t)
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            sched.step()
-            step += 1
+        parts.model.train()
+        while rs.step < cfg.steps and not sig.stop():
+            losses = _step(parts, feed, rs, env.device)
             bar.update(1)
-            bar.set_postfix(loss=f"{total.item():.4f}", primal=f"{primal.item():.4f}", dual=f"{dual.item():.4f}")
-            rec: dict[str, Any] = {"step": step, "loss": total.item(), "primal": primal.item(), "dual": dual.item(),
-                                   "lr": sched.get_last_lr()[0], "time": time.perf_counter() - t0}
-            if cfg.val_data and rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps):
-                from .evaluate import evaluate
-
-                r = evaluate(model, cfg.val_data, name=model.name)
-                rec["val_psnr"] = r.psnr
-                log.info("step %d: val PSNR %.3f dB (bicubic %.3f)", step, r.psnr, r.bicubic_psnr)
-                if r.psnr > best:
-                    best = r.psnr
-                    save_model(model, out / "best.pt", meta={"step": step, "val_psnr": r.psnr, "val_data": cfg.val_data})
-                model.train()
+            bar.set_postfix(loss=f"{losses[0].item():.4f}", primal=f"{losses[1].item():.4f}",
+                            dual=f"{losses[2].item():.4f}")
+            rec = _log_record(rs, losses, parts.sched, t0, distill=cfg.teacher is not None)
+            psnr = _validate(cfg, parts.eval_model, out, rs, env)
+            if psnr is not None:
+                rec["val_psnr"] = psnr
             if logf:
                 logf.write(json.dumps(rec) + "\n")
                 logf.flush()
-            if step % cfg.ckpt_every == 0:
-                checkpoint()
-    except KeyboardInterrupt:
-        log.warning("interrupted at step %d: checkpoint saved, continue with --resume", step)
-        checkpoint()
+            if rs.step % cfg.ckpt_every == 0:
+                _checkpoint(out / "last.pt", parts, feed, cfg, rs, env)
+    except KeyboardInterrupt:  # a second Ctrl-C, mid-step: the state now is not resumable exactly
+        log.warning("interrupted mid-step at step %d: the last periodic checkpoint (every %d steps) is kept; "
+                    "continue with --resume", rs.step, cfg.ckpt_every)
         raise
     finally:
         bar.close()
         if logf:
             logf.close()
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
-    checkpoint()
+    _checkpoint(out / "last.pt", parts, feed, cfg, rs, env)
+
+
+def _step(parts: _Parts, feed: tf.Feed, rs: _RunState, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """One optimizer step on the next batch (stream: train_mix.StreamMix); (total, primal, dual, distill)."""
+    k, epoch_k, pos_k, batch = feed.next()
+    if k == 0:
+        rs.epoch, rs.pos = epoch_k, pos_k
+    lr_t = batch["lr"].to(device, non_blocking=True, memory_format=parts.memory_format)
+    hr_t = batch["hr"].to(device, non_blocking=True) if "hr" in batch else None
+    levels = {v: t.to(device, non_blocking=True) for v, t in level_targets(batch).items()}  # x4 DRN: the x2 level
+    with parts.amp.autocast():
+        losses = parts.net(lr_t, hr_t, levels) if levels else parts.net(lr_t, hr_t)
+    parts.opt.zero_grad(set_to_none=True)
+    parts.amp.backward_step(losses[0], parts.opt)
+    parts.sched.step()
+    if parts.ema is not None:
+        parts.ema.update(parts.model)
+    rs.step += 1
+    return losses
+
+
+def _log_record(rs: _RunState, losses: tuple[torch.Tensor, ...], sched: torch.optim.lr_scheduler.LRScheduler,
+                t0: float, distill: bool = False) -> dict[str, Any]:
+    total, primal, dual, dist_term = losses
+    rec = {"step": rs.step, "loss": total.item(), "primal": primal.item(), "dual": dual.item()}
+    if distill:
+        rec["distill"] = dist_term.item()
+    return {**rec, "lr": sched.get_last_lr()[0], "time": time.perf_counter() - t0}
+
+
+def _validate(cfg: TrainConfig, model: SRModel, out: Path, rs: _RunState, env: _Env) -> float | None:
+    """Validation PSNR when due (rank 0); a new best is saved as best.pt."""
+    if not cfg.val_data or env.rank != 0 or not (rs.step % cfg.val_every == 0 or rs.step == cfg.steps):
+        return None
+    from .evaluate import evaluate
+
+    r = evaluate(model, cfg.val_data, name=model.name)
+    log.info("step %d: val PSNR %.3f dB (bicubic %.3f)", rs.step, r.psnr, r.bicubic_psnr)
+    if r.psnr > rs.best:
+        rs.best = r.psnr
+        save_model(model, out / "best.pt", meta={"step": rs.step, "val_psnr": r.psnr, "val_data": cfg.val_data})
+    model.train()
+    return r.psnr
+
+
+def _checkpoint(path: Path, parts: _Parts, feed: tf.Feed, cfg: TrainConfig, rs: _RunState, env: _Env) -> None:
+    gens = [feed.gen_state]  # the generator after the last consumed batch (a worker feed plans ahead)
+    if env.distributed:
+        gathered: list[Any] = [None] * env.world
+        dist.all_gather_object(gathered, feed.gen_state)
+        gens = gathered
+    if env.rank == 0:
+        st = {"arch": parts.model.arch(), "model": parts.model.state_dict(), "optimizer": parts.opt.state_dict(),
+              "scheduler": parts.sched.state_dict(), "gen": gens, "step": rs.step, "epoch": rs.epoch,
+              "pos": rs.pos, "best": rs.best, "config": to_dict(cfg)}
+        if parts.ema is not None:
+            st["ema"] = parts.ema.state_dict()
+        if parts.amp.scaler is not None:
+            st["scaler"] = parts.amp.state_dict()
+        if parts.step_mod.distill is not None:
+            st["distill"] = parts.step_mod.distill.state_dict()
+        atomic_torch_save(st, path)
+
+
+def _finish(parts: _Parts, cfg: TrainConfig, out: Path, rs: _RunState, env: _Env) -> Path:
     final = out / "model.pt"
-    if rank == 0:
-        save_model(model, final, meta={"steps": step, "dual_weight": cfg.dual_weight, "data": list(cfg.data),
-                                       "best_val_psnr": best if best > -math.inf else None})
-    if stop["flag"]:
-        log.warning("stopped by SIGTERM at step %d; continue with --resume", step)
-    if distributed:
+    if env.rank == 0:
+        meta = {"steps": rs.step, "dual_weight": cfg.dual_weight, "data": list(cfg.data),
+                "best_val_psnr": rs.best if rs.best > -math.inf else None, "precision": str(parts.amp.precision)}
+        if cfg.ema:
+            meta["ema"] = cfg.ema
+        if cfg.teacher:
+            meta["teacher"] = {"model": cfg.teacher, "weight": cfg.teacher_weight, "distill": cfg.distill}
+        save_model(parts.eval_model, final, meta=meta)
+    if env.distributed:
         dist.barrier()
     return final
-
-
-def warm_start(model: SRModel, path: str | Path, new_scale: float = 1e-2) -> int:
-    """Start from another checkpoint: copy same-named tensors, widening where the target is larger.
-
-    Same shape: copied (e.g. the x2 body into x4). Same scale and every dimension at least as
-    large (tiny -> base): the source fills the leading slice and the rest keeps its random init
-    scaled by ``new_scale``; residual blocks the source lacks get their second conv scaled the
-    same way, so they start as near-identities. The widened model then computes almost the same
-    function as the source (a Net2Net-style start), and fine-tuning only has to add to it, which
-    is what makes a 300K-parameter model trainable from a 16K one in CPU hours. Tensors whose
-    shape means something else at another scale (the tail before the pixel shuffle) are skipped.
-    """
-    src_model = load_model(path)
-    src = src_model.state_dict()
-    same_scale = src_model.scale == model.scale
-    dst = model.state_dict()
-    out: dict[str, torch.Tensor] = {}
-    for k, d in dst.items():
-        v = src.get(k)
-        if v is not None and v.shape == d.shape:
-            out[k] = v
-        elif (v is not None and same_scale and v.dim() == d.dim() and v.dim() > 0
-              and all(a <= b for a, b in zip(v.shape, d.shape))):
-            w = d.clone() * new_scale
-            w[tuple(slice(0, n) for n in v.shape)] = v
-            out[k] = w
-        elif v is None and same_scale and _is_new_block_output(k):
-            out[k] = d.clone() * new_scale
-    if not any(k in src for k in out):
-        raise ConfigError(f"--init {path}: no tensor matches this architecture; use a checkpoint of the same family")
-    model.load_state_dict(out, strict=False)
-    return sum(1 for k in out if k in src)
-
-
-def _is_new_block_output(key: str) -> bool:
-    # the last conv of a residual block: zero-ish makes the block an identity at the start
-    return key.startswith("blocks.") and ".conv2." in key
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def config_from_dict(d: dict[str, Any]) -> TrainConfig:
     return from_dict(TrainConfig, d, what="train config")
 
 
-__all__ = ["TrainConfig", "train", "TrainStep", "build_model", "config_from_dict"]
+__all__ = ["TrainConfig", "TrainingInterrupted", "train", "TrainStep", "build_model", "config_from_dict", "warm_start"]

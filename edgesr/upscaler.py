@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import ConfigError, InputError
-from .tiling import TilePlan
+from .tiling import TilePlan, balanced_tile
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class _FramePlan:
     tiles: TilePlan | None
     stage: np.ndarray | None  # (3, hp, wp) float32 when tiling
     acc: np.ndarray | None  # (3, s*hp, s*wp) float32 accumulator when tiling
-    plane: np.ndarray  # (s*h, s*w) float32 scratch for gray output
+    plane: np.ndarray | None  # (s*h, s*w) float32 scratch for gray output (gray frames only)
     u8: np.ndarray | None = None  # (3, s*h, s*w) uint8 scratch for the uint8 fast path (allocated on first use)
 
 
@@ -66,7 +66,8 @@ class Upscaler:
         color: ``"bgr"`` (default, OpenCV) or ``"rgb"``: channel order of frames in and out.
         tile: tile size in input pixels (None: only when the engine profile or ``max_pixels`` needs it).
         tile_overlap: overlap between tiles, input pixels.
-        max_pixels: memory budget: frames with more input pixels are tiled.
+        max_pixels: input pixels per model call; larger frames are tiled. None (default): from the
+            memory available on this machine (:mod:`edgesr.budget`); 0: never tile for memory.
         pad_multiple: pad H and W up to a multiple (cropped back); default from the model.
     """
 
@@ -100,8 +101,11 @@ class Upscaler:
             raise ConfigError(f"scale={scale} but the model upscales x{self.backend.scale}; drop scale= or use an "
                               f"x{scale} model")
         if tile is not None and tile <= tile_overlap:
-            raise ConfigError(f"tile ({tile}) must be larger than tile_overlap ({tile_overlap})")
-        self.tile, self.tile_overlap, self.max_pixels = tile, tile_overlap, max_pixels
+            self.backend.close()
+            raise ConfigError(f"tile ({tile}) must be larger than tile_overlap ({tile_overlap}); pass a larger tile "
+                              "or a smaller tile_overlap")
+        self.tile, self.tile_overlap = tile, tile_overlap
+        self.max_pixels, self.budget = self._budget(max_pixels)
         meta = getattr(self.backend, "meta", {}) or {}
         self.pad_multiple = int(pad_multiple or meta.get("edgesr.pad_multiple", 1))
         self._plans: dict[tuple[Any, ...], _FramePlan] = {}
@@ -110,6 +114,19 @@ class Upscaler:
         self._nfr = np.zeros(_STATS_WINDOW, np.int64)
         self._calls = 0
 
+    def _budget(self, max_pixels: int | None) -> tuple[int | None, str]:
+        """(pixels per model call or None for no limit, where that number comes from)."""
+        if max_pixels is None:
+            from .budget import default_max_pixels
+
+            limit, why = default_max_pixels(self.backend)
+            log.debug("memory budget: %d input pixels per call (%s)", limit, why)
+            return limit, why
+        if max_pixels < 0:
+            self.backend.close()
+            raise ConfigError(f"max_pixels must be >= 0 (0: no limit), got {max_pixels}")
+        return (max_pixels or None), ("given" if max_pixels else "no limit (max_pixels=0)")
+
     # -- public API --------------------------------------------------------------------------
     @property
     def scale(self) -> int:
@@ -117,9 +134,14 @@ class Upscaler:
 
     def info(self) -> dict[str, Any]:
         """Backend, precision, scale, device (+ model, color, tiling)."""
+        from .precision import expected_cpu_precision
+
         d = self.backend.info()
         d.update(color=self.color, tile=self.tile, tile_overlap=self.tile_overlap, max_pixels=self.max_pixels,
-                 pad_multiple=self.pad_multiple)
+                 budget=self.budget, pad_multiple=self.pad_multiple)
+        if str(d.get("device", "cpu")).startswith("cpu"):
+            best, why = expected_cpu_precision()
+            d["cpu_fastest_precision"] = {"expected": best.value, "why": why}
         return d
 
     @property
@@ -195,16 +217,18 @@ class Upscaler:
             h, w, c = int(frame.shape[0]), int(frame.shape[1]), 1
         elif frame.ndim == 3 and frame.shape[2] in (1, 3, 4):
             h, w, c = frame.shape
-        elif frame.ndim == 3 and frame.shape[0] in (1, 3, 4):
+        elif frame.ndim == 3 and frame.shape[0] in (1, 3, 4) and frame.shape[2] > 4:
             raise InputError(f"frame shape {frame.shape} looks channels-first (CHW); frames are HxWxC: pass "
                              "frame.transpose(1, 2, 0)")
         elif frame.ndim == 4:
             raise InputError(f"frame shape {frame.shape} is a batch; use run_batch(frames) for NxHxWxC")
         else:
             raise InputError(f"frame shape {frame.shape} is not HxW (gray), HxWx3 ({self.color.upper()}) or HxWx4 "
-                             f"({self.color.upper()}A)")
+                             f"({self.color.upper()}A); convert it first, e.g. frame[..., :3] or cv2.cvtColor")
         if h == 0 or w == 0:
             raise InputError(f"frame shape {frame.shape} is empty")
+        if frame.dtype in _FLOATS:
+            _check_finite(frame)
         return h, w, c
 
     def _plan(self, frame: np.ndarray, batch: int) -> _FramePlan:
@@ -237,7 +261,11 @@ class Upscaler:
             if b.max_hw:
                 limit_h, limit_w = min(limit_h or b.max_hw[0], b.max_hw[0]), min(limit_w or b.max_hw[1], b.max_hw[1])
             if limit_h and limit_w and (hp > limit_h or wp > limit_w):
-                tile_hw = (min(limit_h // m * m, hp), min(limit_w // m * m, wp))
+                lh, lw = min(limit_h // m * m, hp), min(limit_w // m * m, wp)
+                ov = min(self.tile_overlap, min(lh, lw) - 1)
+                tile_hw = (balanced_tile(hp, lh, ov, m), balanced_tile(wp, lw, ov, m))
+                if b.min_hw:
+                    tile_hw = (max(tile_hw[0], b.min_hw[0]), max(tile_hw[1], b.min_hw[1]))
         tiles = None
         stage = acc = None
         if tile_hw is not None:
@@ -247,7 +275,7 @@ class Upscaler:
             acc = np.zeros((3, hp * s, wp * s), np.float32)
             log.info("frames of %dx%d run as %d tiles of %dx%d (overlap %d)", w, h, len(tiles), tile_hw[1],
                      tile_hw[0], ov)
-        plane = np.zeros((h * s, w * s), np.float32)
+        plane = np.zeros((h * s, w * s), np.float32) if c == 1 else None
         return _FramePlan(h, w, hp, wp, c, tiles, stage, acc, plane)
 
     def _rgb_index(self) -> tuple[int, int, int]:
@@ -265,8 +293,11 @@ class Upscaler:
         h, w = p.h, p.w
         src = frame if frame.ndim == 3 else frame[:, :, None]
         order = (0, 0, 0) if p.channels == 1 else self._rgb_index()
-        for ci, si in enumerate(order):
-            np.multiply(src[:, :, si], kk, out=dst[ci, :h, :w], casting="unsafe")
+        with np.errstate(over="ignore"):  # float64 beyond float32's range: inf here, clipped below
+            for ci, si in enumerate(order):
+                np.multiply(src[:, :, si], kk, out=dst[ci, :h, :w], casting="unsafe")
+        if frame.dtype in _FLOATS:  # floats are [0, 1] by contract: saturate, as integer frames are
+            np.clip(dst[:, :h, :w], 0.0, kk, out=dst[:, :h, :w])
         if p.hp > h:
             dst[:, h:, :w] = dst[:, h - 1:h, :w]
         if p.wp > w:
@@ -291,6 +322,7 @@ class Upscaler:
             np.clip(y, 0.0, 1.0, out=y)
         dst = res if res.ndim == 3 else res[:, :, None]
         if p.channels == 1:
+            assert p.plane is not None
             r, g, b = (2, 1, 0) if getattr(self.backend, "bgr", False) else (0, 1, 2)  # luma from RGB
             np.multiply(y[r], np.float32(_LUMA[0]), out=p.plane)
             p.plane += y[g] * np.float32(_LUMA[1])
@@ -320,7 +352,10 @@ class Upscaler:
         """Alpha is not a colour: upscale it bicubically on its own (clipped to the valid range)."""
         import cv2
 
-        a = alpha.astype(np.float32) if alpha.dtype == np.float16 or alpha.dtype == np.float64 else alpha
+        with np.errstate(over="ignore"):  # float64 beyond float32: inf, clipped next
+            a = alpha.astype(np.float32) if alpha.dtype == np.float16 or alpha.dtype == np.float64 else alpha
+        if dst.dtype in _FLOATS:
+            a = np.clip(a, 0.0, 1.0)  # saturate out-of-range alpha before resampling, as colour is
         up = cv2.resize(a, (dst.shape[1], dst.shape[0]), interpolation=cv2.INTER_CUBIC)
         if dst.dtype in _FLOATS:
             np.clip(up, 0.0, 1.0, out=up)
@@ -367,6 +402,8 @@ class Upscaler:
         p = self._plan(frames[0], 1)
         if p.tiles is not None or batch_size <= 1:
             return [self._run_numpy(f, None) for f in frames]
+        for f in frames[1:]:
+            self._check(f)  # every frame, not only the first (NaN/inf in any of them)
         bs = min(batch_size, b.max_batch or batch_size, len(frames))
         if b.fixed_hw and b.max_batch is not None and b.max_batch != bs:
             bs = 1
@@ -395,15 +432,19 @@ class Upscaler:
         if integer and x.dtype != torch.uint8:
             raise InputError(f"tensor dtype {x.dtype} unsupported; use torch.uint8 or a float dtype in [0, 1]")
         h, w = x.shape[:2]
+        if h == 0 or w == 0:
+            raise InputError(f"tensor shape {tuple(x.shape)} is empty")
+        if not integer and not bool(torch.isfinite(x).all()):
+            raise _nonfinite(int(torch.isnan(x).sum()), int(torch.isinf(x).sum()), "tensor", "torch.nan_to_num(x, ")
         if self._make_plan_needs_tiles(h, w):
-            y = self._run_numpy(x.cpu().numpy(), None)
-            return torch.from_numpy(y).to(x.device)
+            src = x.detach().cpu()
+            y = self._run_numpy((src.float() if src.dtype == torch.bfloat16 else src).numpy(), None)
+            return torch.from_numpy(y).to(device=x.device, dtype=x.dtype)
         src = x if x.ndim == 3 else x[:, :, None]
         c = src.shape[2]
         rgb = src[:, :, :1].expand(h, w, 3) if c == 1 else src[:, :, list(self._rgb_index())]
         inp = rgb.permute(2, 0, 1).unsqueeze(0).float()
-        if integer:
-            inp = inp / 255.0
+        inp = inp / 255.0 if integer else inp.clamp(0.0, 1.0)  # floats are [0, 1] by contract
         m = self.pad_multiple
         hp, wp = -(-h // m) * m, -(-w // m) * m
         if (hp, wp) != (h, w):
@@ -434,6 +475,22 @@ class Upscaler:
         if plan is None:
             plan = self._plans[key] = self._make_plan(h, w, 3)
         return plan.tiles is not None
+
+
+def _check_finite(frame: np.ndarray) -> None:
+    """NaN/inf would spread through every convolution into the whole output: refuse them.
+    min/max propagate NaN and allocate nothing, so a clean frame costs two reductions."""
+    with np.errstate(invalid="ignore"):
+        lo, hi = frame.min(), frame.max()
+    if np.isfinite(lo) and np.isfinite(hi):
+        return
+    raise _nonfinite(int(np.isnan(frame).sum()), int(np.isinf(frame).sum()), "frame", "np.nan_to_num(frame, ")
+
+
+def _nonfinite(nan: int, inf: int, what: str, fix: str) -> InputError:
+    found = " and ".join(f"{n} {k}" for n, k in ((nan, "NaN"), (inf, "inf")) if n)
+    return InputError(f"float {what} has {found} values, which would spread through the whole output; replace "
+                      f"them first, e.g. {fix}nan=0.0, posinf=1.0, neginf=0.0)")
 
 
 def _is_tensor(x: Any) -> bool:

@@ -29,13 +29,13 @@ import numpy as np
 
 from .capture import Frame, LatestFrameReader, ReconnectingSource, Source, open_source
 from .errors import ConfigError, DataError
+from .video_writer import VideoWriter, partial_path
 
 log = logging.getLogger(__name__)
 
 __all__ = ["upscale_video", "stream", "Stream", "SRFrame", "StreamStats", "VideoResult", "VideoWriter",
            "IncompleteVideoError", "partial_path"]
 
-CODEC_ALIASES = {"mp4v": "mpeg4", "h264": "libx264", "x264": "libx264"}
 _END = object()
 
 
@@ -46,141 +46,6 @@ class IncompleteVideoError(DataError):
     def __init__(self, msg: str, partial: Path | None, frames: int, expected: int) -> None:
         super().__init__(msg)
         self.partial, self.frames, self.expected = partial, frames, expected
-
-
-def partial_path(dst: str | os.PathLike[str]) -> Path:
-    """Where an interrupted run leaves its playable partial output: ``NAME.partial.EXT``."""
-    p = Path(dst)
-    return p.with_name(f"{p.stem}.partial{p.suffix}")
-
-
-def _pick_codec(codec: str) -> str:
-    import av
-
-    name = CODEC_ALIASES.get(codec, codec)
-    try:
-        av.codec.Codec(name, "w")
-        return name
-    except Exception:
-        if name == "mpeg4":
-            raise ConfigError(f"video encoder {codec!r} is not available in this PyAV/FFmpeg build; "
-                              "reinstall PyAV from its wheel (pip install av)") from None
-        log.warning("video encoder %r is not available in this FFmpeg build; falling back to mpeg4 (mp4v)", codec)
-        return "mpeg4"
-
-
-class VideoWriter:
-    """Encodes BGR frames (and remuxes audio packets) into a temp file, renamed into place by
-    :meth:`finish`; :meth:`abort` finalizes what was written as a playable partial file instead.
-
-    ``time_base`` is the timestamp unit of the ``pts`` passed to :meth:`write` (the source stream's,
-    so timing is kept exactly); without pts, frames are spaced at ``rate``.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], width: int, height: int, *, rate: Fraction | float = 30,
-                 time_base: Fraction | None = None, codec: str = "libx264", crf: int = 18,
-                 preset: str = "medium", bitrate: int | None = None, threads: int = 0,
-                 audio_template: Any = None) -> None:
-        import av
-
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")
-        self.rate = Fraction(rate).limit_denominator(100000)
-        self.in_tb = time_base or 1 / self.rate
-        self.codec = _pick_codec(codec)
-        # yuv420p needs even sizes: pad one edge pixel rather than crop (no content lost).
-        self.width, self.height = width, height
-        self.pad = (height % 2, width % 2)
-        try:
-            self.container = av.open(str(self.tmp), "w", format=self._format())
-        except (av.error.FFmpegError, ValueError) as e:
-            raise ConfigError(f"cannot write {self.path.suffix!r} videos: {e}; use .mp4 or .mkv") from e
-        s: Any = self.container.add_stream(self.codec, rate=self.rate)
-        s.width, s.height, s.pix_fmt = width + self.pad[1], height + self.pad[0], "yuv420p"
-        if self.codec == "libx264":
-            ctb = self.in_tb  # keep the source clock exactly
-            s.options = {"crf": str(crf), "preset": preset}
-            if bitrate:
-                s.bit_rate = bitrate
-        else:  # mpeg4 cannot take time bases finer than 1/65535
-            ctb = 1 / self.rate if self.rate.denominator < 65536 and self.rate.numerator < 65536 else Fraction(1, 1000)
-            s.bit_rate = bitrate or int(0.2 * s.width * s.height * float(self.rate))
-        s.codec_context.time_base = ctb
-        s.time_base = ctb
-        s.thread_count = threads
-        self.ctb = ctb
-        self.vstream = s
-        self.astream = None
-        if audio_template is not None:
-            try:
-                self.astream = self.container.add_stream_from_template(audio_template)
-            except Exception as e:
-                log.warning("audio track (%s) cannot go into %s (%s): written without audio; use .mkv to keep it",
-                            audio_template.codec_context.name, self.path.suffix, e)
-        self.frames = 0
-        self.audio_packets = 0
-        self._last_pts: int | None = None
-        self._closed = False
-
-    def _format(self) -> str | None:
-        return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi",
-                ".ts": "mpegts", ".webm": "webm"}.get(self.path.suffix.lower())
-
-    def write(self, image: np.ndarray, pts: int | None = None) -> None:
-        import av
-
-        if self.pad != (0, 0):
-            image = np.pad(image, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
-        f = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
-        if pts is None:
-            out = int(round(self.frames / self.rate / self.ctb))
-        else:
-            out = int(round(pts * self.in_tb / self.ctb))
-        if self._last_pts is not None and out <= self._last_pts:
-            out = self._last_pts + 1  # encoders reject repeated timestamps
-        self._last_pts = out
-        f.pts, f.time_base = out, self.ctb
-        for pkt in self.vstream.encode(f):
-            self.container.mux(pkt)
-        self.frames += 1
-
-    def mux_audio(self, packet: Any) -> None:
-        """Copy one audio packet as-is (no re-encoding)."""
-        if self.astream is None or packet.dts is None:
-            return
-        packet.stream = self.astream
-        self.container.mux(packet)
-        self.audio_packets += 1
-
-    def _close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            for pkt in self.vstream.encode(None):  # flush the encoder's delayed frames
-                self.container.mux(pkt)
-        finally:
-            self.container.close()  # writes the index (moov): the file is playable from here on
-
-    def finish(self) -> Path:
-        """Flush, close and move the complete file into place."""
-        self._close()
-        os.replace(self.tmp, self.path)
-        return self.path
-
-    def abort(self) -> Path | None:
-        """Close what was written as a playable ``NAME.partial.EXT``; ``None`` if nothing was written."""
-        try:
-            self._close()
-        except Exception as e:
-            log.warning("could not finalize the partial output: %s", e)
-        if self.frames == 0:
-            self.tmp.unlink(missing_ok=True)
-            return None
-        dst = partial_path(self.path)
-        os.replace(self.tmp, dst)
-        return dst
 
 
 @dataclass
@@ -210,23 +75,26 @@ def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
 
 
 def upscale_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], upscaler: Any, *,
-                  codec: str = "libx264", crf: int = 18, preset: str = "medium", bitrate: int | None = None,
+                  codec: str | None = None, crf: int = 18, preset: str = "medium", bitrate: int | None = None,
                   audio: bool = True, queue_size: int = 8, progress: bool = True,
-                  encoder_threads: int = 0) -> VideoResult:
+                  encoder_threads: int = 0, in_place: bool = False) -> VideoResult:
     """Upscale every frame of ``src`` into ``dst``, keeping frame rate, timestamps and audio.
 
     Decode, upscale and encode are pipelined on three threads with bounded queues. On success the
     output is moved into place; on a truncated/corrupt input or an interruption, a playable
     ``NAME.partial.EXT`` is left and :class:`IncompleteVideoError` (or ``KeyboardInterrupt``) says
-    how far it got. ``upscaler`` needs ``.run(bgr) -> bgr`` and ``.scale``.
+    how far it got. ``upscaler`` needs ``.run(bgr) -> bgr`` and ``.scale``. ``codec=None``: libx264
+    (mpeg4 for ``.avi``). ``dst == src`` is refused unless ``in_place`` (the input is then replaced
+    only once the complete output is written).
     """
     from tqdm import tqdm
 
     if queue_size < 1:
         raise ConfigError(f"queue_size must be >= 1, got {queue_size}")
     src, dst = Path(src), Path(dst)
-    if src.resolve() == dst.resolve():
-        raise ConfigError(f"output {dst} would overwrite the input; choose another output path")
+    if src.resolve() == dst.resolve() and not in_place:
+        raise ConfigError(f"output {dst} would overwrite the input; choose another output path "
+                          "(or edgesr upscale --overwrite / in_place=True)")
     from .capture import FileSource
 
     source = FileSource(src, audio=audio)
@@ -380,7 +248,7 @@ class Stream:
 
     def __init__(self, source: Any, upscaler: Any, *, drop: bool | None = None, preview: bool = False,
                  record: str | os.PathLike[str] | None = None, max_frames: int | None = None,
-                 duration: float | None = None, window: str = "edgesr", codec: str = "libx264",
+                 duration: float | None = None, window: str = "edgesr", codec: str | None = None,
                  latency_window: int = 10000) -> None:
         self.source: Source = open_source(source)
         self.upscaler = upscaler

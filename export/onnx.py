@@ -5,6 +5,8 @@ separate ``.onnx.data`` file; the TorchScript exporter (``dynamo=False``) produc
 self-contained file with PixelShuffle as DepthToSpace and bicubic as Resize(cubic), so we use it.
 The traced module is ``model.export_form()``: for EdgeSR the pixel shuffle becomes a one-hot
 ConvTranspose (same numbers, 2.5x faster than ORT's CPU DepthToSpace; ``OneHotPixelShuffle``).
+A model trained with re-parameterizable blocks (``rep``) is collapsed first (``reparameterize``):
+the file holds one 3x3 conv per layer, and its ``edgesr.arch`` says ``rep="none"``.
 
 Pipeline (``export_onnx``): trace -> metadata -> simplify (onnxsim, else onnxslim, else none with a
 warning) -> ONNX checker -> parity against PyTorch on a real image (``check_parity``), atomically.
@@ -22,6 +24,7 @@ import torch
 from edgesr.fileio import atomic_path
 from edgesr.errors import ConfigError, ModelFormatError
 from edgesr.models.base import SRModel
+from edgesr.models.rep import is_rep, reparameterize
 from edgesr.precision import Precision
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,8 @@ def export_onnx(model: SRModel | str | os.PathLike[str], path: str | os.PathLike
         raise ConfigError(f"shape must be N,C,H,W (4 numbers), got {shape}; e.g. --shape 1x3x360x640")
     path = Path(path)
     model = model.eval().float().cpu()
+    if is_rep(model):  # train-time branches -> one 3x3 conv each; the stored arch then says rep="none"
+        model = reparameterize(model)
     n, c, h, w = tuple(shape) if shape is not None else (1, 3, 64, 64)
     dummy = torch.rand(n, c, h, w)
     axes = None if shape is not None or not dynamic else {INPUT_NAME: {0: "batch", 2: "height", 3: "width"},

@@ -63,11 +63,23 @@ def parse_shape(text: str | Sequence[int]) -> Shape:
     return shape
 
 
-def onnx_input(onnx_path: str | os.PathLike[str]) -> tuple[str, tuple[int | None, ...]]:
-    """Name and shape (None for symbolic dims) of the ONNX model's single image input."""
+def _load_checked_onnx(onnx_path: str | os.PathLike[str]) -> Any:
+    """Parse and check the ONNX file (before TensorRT is needed): a corrupt file is a clear error."""
     import onnx
 
-    proto = onnx.load(str(onnx_path), load_external_data=False)
+    fix = "re-export it with 'edgesr export onnx MODEL.pt -o MODEL.onnx'"
+    try:
+        proto = onnx.load(str(onnx_path), load_external_data=False)
+        onnx.checker.check_model(proto)
+    except Exception as e:  # DecodeError (truncated / not protobuf), ValidationError (not a valid model)
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise ModelFormatError(f"{onnx_path} is not a valid ONNX model ({type(e).__name__}: {why}); {fix}") from None
+    return proto
+
+
+def onnx_input(onnx_path: str | os.PathLike[str]) -> tuple[str, tuple[int | None, ...]]:
+    """Name and shape (None for symbolic dims) of the ONNX model's single image input."""
+    proto = _load_checked_onnx(onnx_path)
     inits = {t.name for t in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in inits]
     if len(inputs) != 1:
@@ -268,7 +280,7 @@ def _convert_onnx(kind: str, src: Path, workdir: Path, calib: Any, calib_method:
 
 def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLike[str] | None = None, *,
                  precision: Precision | str | None = None, calib: str | os.PathLike[str] | None = None,
-                 calib_method: str = "entropy", min_shape: Sequence[int] | str | None = None,
+                 calib_method: str = "percentile", min_shape: Sequence[int] | str | None = None,
                  opt_shape: Sequence[int] | str | None = None, max_shape: Sequence[int] | str | None = None,
                  workspace_mib: int = 1024, timing_cache: str | os.PathLike[str] | None = None,
                  dla_core: int | None = None, force: bool = False, verbose: bool = False) -> Path:

@@ -26,6 +26,10 @@ TINY = {
 
 def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
+    # calibration/engine caches of CLI calls go to a throwaway folder, never the user's ~/.cache
+    import tempfile
+
+    os.environ["EDGESR_CACHE"] = tempfile.mkdtemp(prefix="edgesr-test-cache-")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

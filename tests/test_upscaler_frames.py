@@ -213,3 +213,67 @@ def test_shared_upscaler_is_thread_safe(up: edgesr.Upscaler, bgr: np.ndarray) ->
     for i in range(4):
         for out in got[i]:
             np.testing.assert_array_equal(out, expected[i])
+
+
+@pytest.mark.parametrize("bad, what", [(np.nan, "1 NaN"), (np.inf, "1 inf"), (-np.inf, "1 inf")])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_nan_inf_frames_are_refused(up: edgesr.Upscaler, bgr: np.ndarray, bad: float, what: str, dtype: type) -> None:
+    f = bgr.astype(dtype) / 255
+    f[5, 7, 1] = bad
+    with pytest.raises(InputError, match=rf"{what} values.*np\.nan_to_num"):
+        up.run(f)
+    with pytest.raises(InputError, match=what):
+        up.run_batch([f / 1, f], batch_size=2)  # any frame of a batch, not only the first
+    with pytest.raises(InputError, match=what):
+        up.run(f[:, :, 1])  # gray
+    import torch
+
+    with pytest.raises(InputError, match=rf"{what} values.*torch\.nan_to_num"):
+        up.run(torch.from_numpy(f))
+
+
+def test_out_of_range_floats_saturate(up: edgesr.Upscaler, bgr: np.ndarray) -> None:
+    f = bgr.astype(np.float64) / 255 * 3 - 1  # [-1, 2]
+    f[0, 0] = 1e300  # beyond float32: would overflow to inf when staged
+    bgra = np.dstack([f, f[:, :, :1]])
+    out = up.run(bgra)
+    ref = up.run(np.clip(bgra, 0, 1))
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_frame_above_the_default_budget_is_tiled(onnx_x2: Path, photo: np.ndarray,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without tile=/max_pixels=, the budget comes from the machine's free memory: a frame above it
+    runs as seamless tiles (here the machine is made to look small)."""
+    from edgesr import budget
+
+    per = budget.bytes_per_pixel(8, 2, lr_space=True)  # the tiny model: n_feats 8, x2, LR-space body
+    monkeypatch.setattr(budget, "available_ram", lambda: int(per * 200 * 200 / budget.HOST_FRACTION))
+    frame = np.ascontiguousarray(photo[:, :, ::-1]).astype(np.float32) / 255
+    with edgesr.Upscaler(onnx_x2) as small, edgesr.Upscaler(onnx_x2, max_pixels=0) as untiled:
+        assert small.max_pixels == 200 * 200 and "of available RAM" in small.info()["budget"]
+        out = small.run(frame)
+        tiles = small._plans[(1, 512, 512, 3, frame.dtype)].tiles
+        assert tiles is not None and len(tiles) > 4
+        full = untiled.run(frame)
+        assert untiled._plans[(1, 512, 512, 3, frame.dtype)].tiles is None
+    mse = float(np.mean((out.astype(np.float64) - full) ** 2))
+    assert 10 * np.log10(1 / mse) >= 50  # the tolerance of test_tiled_equals_untiled_on_real_photo
+
+
+def test_memory_options_are_checked(onnx_x2: Path) -> None:
+    with pytest.raises(ConfigError, match="max_pixels must be >= 0"):
+        edgesr.Upscaler(onnx_x2, max_pixels=-1)
+    with pytest.raises(ConfigError, match="larger than tile_overlap"):
+        edgesr.Upscaler(onnx_x2, tile=8)
+    with edgesr.Upscaler(onnx_x2, max_pixels=0) as u:
+        assert u.max_pixels is None
+
+
+def test_frame_just_over_the_budget_costs_no_extra_work(onnx_x2: Path, bgr: np.ndarray) -> None:
+    h, w = bgr.shape[:2]
+    with edgesr.Upscaler(onnx_x2, max_pixels=h * w - 100) as u:
+        u.run(bgr)
+        t = u._plans[(1, h, w, 3, bgr.dtype)].tiles
+    assert t is not None and len(t) * t.tile_h * t.tile_w < 1.6 * h * w  # as few tiles, each only as large as needed

@@ -6,6 +6,7 @@ command (TensorRT, video) can never break ``edgesr --help`` or the others.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import sys
@@ -14,6 +15,7 @@ from typing import Sequence
 # name -> (module, one-line help). Each module defines add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("edgesr.cli.train", "train a model with the dual regression loss"),
+    "adapt": ("edgesr.cli.adapt", "adapt a model to a camera, video or folder from its LR frames (no HR)"),
     "eval": ("edgesr.cli.eval", "PSNR/SSIM on a benchmark folder (standard protocol, bicubic reference)"),
     "compress": ("edgesr.cli.compress", "dual regression compression: channel search, pruning, fine-tuning"),
     "export": ("edgesr.cli.export", "export to ONNX / TensorRT / Triton"),
@@ -21,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("edgesr.cli.bench", "speed of every available backend and precision, with peers"),
     "doctor": ("edgesr.cli.doctor", "what this machine can run, and how to fix what is missing"),
     "models": ("edgesr.cli.models", "list model presets and bundled weights"),
+    "convert": ("edgesr.cli.convert", "convert checkpoints of the paper's official DRN / DRC code to edgesr models"),
 }
 
 
@@ -38,8 +41,18 @@ def _main_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _unknown_command(name: str) -> int:
+    close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    print(f"edgesr: unknown command {name!r}; {hint}commands: {', '.join(COMMANDS)} (see 'edgesr --help')",
+          file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        return _unknown_command(argv[0])
     if not argv or argv[0] not in COMMANDS:
         p = _main_parser()
         ns, _ = p.parse_known_args([a for a in argv if a.startswith("-")])
@@ -64,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(module.run(args) or 0)
     except EdgeSRError as e:
         print(f"edgesr {name}: error: {e}", file=sys.stderr)
-        return 2
+        return int(getattr(e, "exit_code", 2))  # e.g. 143 for training stopped by SIGTERM
     except KeyboardInterrupt:
         print(f"edgesr {name}: interrupted", file=sys.stderr)
         return 130

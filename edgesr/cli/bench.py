@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgesr.bench import BenchConfig, run_bench, summarize
+    from edgesr.bench_result import fastest_lines
 
     cfg = BenchConfig(model=args.model, scale=args.scale, sizes=tuple(s.strip() for s in args.sizes.split(",") if s),
                       device=args.device, rows=tuple(args.rows.split(",")) if args.rows else None, peers=args.peers,
@@ -51,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     ratios = summarize(res)
     if ratios:
         print("\nframes/s ratios measured in this run:\n" + ratios)
+    fastest = fastest_lines(res)
+    if fastest:
+        print("\nfastest precision on this machine (this run):\n" + fastest)
     if args.json:
         res.to_json(args.json)
         print(f"\nwrote {args.json}")

@@ -15,11 +15,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
+    from edgesr.errors import ConfigError
     from edgesr.evaluate import bicubic_fn, evaluate
 
     if a.model == "bicubic":
         if not a.scale:
-            raise SystemExit("edgesr eval bicubic needs --scale")
+            raise ConfigError("bicubic has no scale of its own; add --scale 2 (or 3, 4)")
         target, name, scale = bicubic_fn(a.scale), "bicubic", a.scale
     elif a.model.endswith(".pt"):
         from edgesr.models import load_model

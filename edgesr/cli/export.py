@@ -19,7 +19,7 @@ def _precision_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--int8", dest="precision", action="store_const", const="int8", help="same as --precision int8")
     p.add_argument("--calib", metavar="DIR|VIDEO", help="calibration images folder or video (int8 only)")
     p.add_argument("--calib-method", choices=CALIB_METHODS, default=None, help="calibration method (int8 only; "
-                   "default entropy)")
+                   "default percentile: best Set5 quality at equal speed, docs/calibration.md)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "(default 1e-3 fp32, 2e-2 fp16, none for int8)")
     o.add_argument("--min-psnr", type=float, default=None, help="parity PSNR floor in dB (default: 25 for int8)")
     _precision_args(o)
+    o.add_argument("--calib-size", metavar="N|HxW", default=None, help="centre-crop calibration frames to this LR "
+                   "size (int8 only; default: mixed sizes are cropped to the smallest, at most 256)")
 
     t = sub.add_parser("trt", help="ONNX -> TensorRT engine (+ model.engine.json sidecar)")
     t.add_argument("onnx", help="ONNX file from 'edgesr export onnx'")
@@ -62,12 +64,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tr.add_argument("--instances", type=int, default=1, help="model instances per GPU (default 1)")
 
 
+def parse_size(text: str, what: str) -> tuple[int, int]:
+    """``"256"`` or ``"180x320"`` (H x W) -> (H, W) of positive ints; a one-line error otherwise."""
+    parts = text.lower().split("x")
+    if len(parts) not in (1, 2) or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ConfigError(f"{what} {text!r} is not a size; use N (square) or HxW, e.g. 256 or 180x320")
+    h, w = int(parts[0]), int(parts[-1])
+    return h, w
+
+
 def check_args(a: argparse.Namespace) -> None:
     """Options that do not apply raise instead of being ignored."""
     if getattr(a, "calib", None) and a.precision != "int8":
         raise ConfigError("--calib only applies to int8; add --int8 (or drop --calib)")
     if getattr(a, "calib_method", None) and a.precision != "int8":
         raise ConfigError("--calib-method only applies to int8; add --int8 --calib DATA")
+    if getattr(a, "calib_size", None) and a.precision != "int8":
+        raise ConfigError("--calib-size only applies to int8; add --int8 --calib DATA")
     if a.target == "onnx" and a.precision == "int8" and not a.calib:
         raise ConfigError("--int8 needs calibration data: add --calib DIR|VIDEO (real frames like the ones you upscale)")
 
@@ -112,7 +125,8 @@ def _run_onnx(a: argparse.Namespace) -> int:
         if precision == "fp16":
             calibration.to_fp16(fp32, conv)
         else:
-            calibration.quantize_onnx(fp32, conv, calib=a.calib, method=a.calib_method or "entropy")
+            crop = parse_size(a.calib_size, "--calib-size") if a.calib_size else None
+            calibration.quantize_onnx(fp32, conv, calib=a.calib, method=a.calib_method or "percentile", crop=crop)
         proto = onnx.load(str(conv))
         set_metadata(proto, {**read_metadata(fp32), "edgesr.precision": precision})
         onnx.save(proto, str(conv))
@@ -131,7 +145,7 @@ def _run_trt(a: argparse.Namespace) -> int:
     from edgesr.export.trt import build_engine, read_sidecar
 
     path = build_engine(a.onnx, a.output, precision=a.precision, calib=a.calib,
-                        calib_method=a.calib_method or "entropy", min_shape=a.min_shape, opt_shape=a.opt_shape,
+                        calib_method=a.calib_method or "percentile", min_shape=a.min_shape, opt_shape=a.opt_shape,
                         max_shape=a.max_shape, workspace_mib=a.workspace, timing_cache=a.timing_cache,
                         dla_core=a.dla_core, force=a.force, verbose=a.verbose)
     side = read_sidecar(path)

@@ -1,5 +1,5 @@
-"""Pieces shared by the DRC stages: the linear cost model, seeded batches, channel masks,
-and materialisation of a channel selection into a physically smaller network.
+"""Pieces shared by the DRC stages: the linear cost model, seeded batches, the data-free
+selections (L1, random), and materialisation of a channel selection into a physically smaller network.
 
 Why a linear cost model: in every edgesr family an inner channel of a prunable pair costs a
 fixed amount (one producer filter + one consumer input slice), so FLOPs/params of any channel
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -19,6 +19,7 @@ from ..data import SRDataset
 from ..errors import ConfigError
 from ..models import build_model, count_flops, count_params
 from ..models.base import SRModel
+from ..models.rep import is_rep, reparameterize
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,14 @@ def round4(x: float, lo: int = 4, multiple: int = 4) -> int:
     return max(lo, int(multiple * round(x / float(multiple))))
 
 
+def deploy_form(model: SRModel) -> SRModel:
+    """``model`` itself if plain, else its collapsed copy: DRC searches and prunes the deployed network."""
+    return reparameterize(model) if is_rep(model) else model
+
+
 def widths(model: SRModel) -> list[int]:
     """Current inner width of each prunable layer (not the preset's reference width)."""
-    return [p.producer.out_channels for p in model.prunable()]
+    return [p.producer.out_channels // p.group for p in model.prunable()]
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ def cost_model(model: SRModel, kind: str = "flops", input_hw: tuple[int, int] = 
         for p in pr:
             prod = p.producer.weight[0].numel() + (1 if p.producer.bias is not None else 0)
             cons = p.consumer.weight[:, 0].numel()
-            per.append(float(prod + cons))
+            per.append(float(p.group * prod + cons))
         total = float(count_params(model))
     else:
         out_px: dict[int, int] = {}
@@ -83,7 +89,7 @@ def cost_model(model: SRModel, kind: str = "flops", input_hw: tuple[int, int] = 
         for p in pr:
             kp = p.producer.kernel_size[0] * p.producer.kernel_size[1] * p.producer.in_channels // p.producer.groups
             kc = p.consumer.kernel_size[0] * p.consumer.kernel_size[1] * p.consumer.out_channels
-            per.append(float(2 * kp * out_px[id(p.producer)] + 2 * kc * out_px[id(p.consumer)]))
+            per.append(float(2 * p.group * kp * out_px[id(p.producer)] + 2 * kc * out_px[id(p.consumer)]))
     fixed = total - sum(c * w for c, w in zip(per, ws))
     return CostModel(kind, fixed, tuple(per), input_hw)
 
@@ -122,15 +128,6 @@ def split_images(ds: SRDataset) -> tuple[list[int], list[int]]:
     return list(range(0, n, 2)), list(range(1, n, 2))
 
 
-def output_mask_hook(mask_fn: Callable[[], torch.Tensor]) -> Callable[..., torch.Tensor]:
-    """Forward hook multiplying a conv's output channels by ``mask_fn()`` (C,)."""
-
-    def hook(m: nn.Module, inp: Any, out: torch.Tensor) -> torch.Tensor:
-        return out * mask_fn().view(1, -1, 1, 1)
-
-    return hook
-
-
 def materialize(model: SRModel, keep: Sequence[Sequence[int]]) -> SRModel:
     """A new, physically smaller model keeping channels ``keep[i]`` of prunable layer ``i``.
 
@@ -145,17 +142,19 @@ def materialize(model: SRModel, keep: Sequence[Sequence[int]]) -> SRModel:
     cols: dict[str, torch.Tensor] = {}  # along dim 1
     for p, k in zip(pr, keep):
         idx = torch.as_tensor(sorted(int(i) for i in k), dtype=torch.long)
-        if len(idx) == 0 or len(set(idx.tolist())) != len(idx) or idx.max() >= p.producer.out_channels:
-            raise ConfigError(f"{p.name}: invalid channel selection {idx.tolist()[:8]}...; need 1..{p.producer.out_channels} "
+        width = p.producer.out_channels // p.group
+        if len(idx) == 0 or len(set(idx.tolist())) != len(idx) or idx.max() >= width:
+            raise ConfigError(f"{p.name}: invalid channel selection {idx.tolist()[:8]}...; need 1..{width} "
                               "distinct indices")
         pn, cn = names[id(p.producer)], names[id(p.consumer)]
-        rows[f"{pn}.weight"] = idx
+        prod_idx = (idx[:, None] * p.group + torch.arange(p.group)).flatten()  # a group feeds one channel
+        rows[f"{pn}.weight"] = prod_idx
         if p.producer.bias is not None:
-            rows[f"{pn}.bias"] = idx
+            rows[f"{pn}.bias"] = prod_idx
         cols[f"{cn}.weight"] = idx
     arch = model.arch()
     cfg = dict(arch["config"])
-    cfg["channels"] = [len(k) for k in keep]
+    cfg.update(model.channel_config([len(k) for k in keep]))
     new = build_model(arch["family"], cfg, name=arch["name"])
     sd = {}
     for key, v in model.state_dict().items():
@@ -173,7 +172,7 @@ def l1_keep(model: SRModel, channels: Sequence[int]) -> list[list[int]]:
     """Baseline selection (Li et al. 2017): the producer filters with the largest L1 norm."""
     out = []
     for p, n in zip(model.prunable(), channels):
-        norms = p.producer.weight.detach().abs().flatten(1).sum(1)
+        norms = p.producer.weight.detach().abs().flatten(1).sum(1).view(-1, p.group).sum(1)
         out.append(sorted(torch.topk(norms, int(n)).indices.tolist()))
     return out
 
@@ -181,5 +180,5 @@ def l1_keep(model: SRModel, channels: Sequence[int]) -> list[list[int]]:
 def random_keep(model: SRModel, channels: Sequence[int], seed: int = 0) -> list[list[int]]:
     """Control: a uniformly random channel subset of the same size."""
     g = torch.Generator().manual_seed(seed)
-    return [sorted(torch.randperm(p.producer.out_channels, generator=g)[: int(n)].tolist())
+    return [sorted(torch.randperm(p.producer.out_channels // p.group, generator=g)[: int(n)].tolist())
             for p, n in zip(model.prunable(), channels)]

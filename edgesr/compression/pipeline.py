@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from ..errors import ConfigError, DataError
 from ..models import build_model, count_flops, count_params, load_model, save_model
 from ..models.base import SRModel
+from .common import deploy_form
 from .prune import PruneConfig, prune
 from .search import SearchConfig, search_channels
 
@@ -36,6 +37,9 @@ class FinetuneConfig:
     dual_weight: float = 0.1
     ckpt_every: int = 100
     seed: int = 0
+    teacher: str | None = None  # distillation teacher of the fine-tune (.pt or bundled name): edgesr.distill
+    teacher_weight: float = 1.0
+    distill: str = "output"
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ def compress(model: SRModel | str | os.PathLike[str], ratio: float = 0.3, data: 
         src: SRModel = model
     else:
         src = load_model(model)
-    src = src.float().cpu()
+    src = deploy_form(src.float().cpu())  # DRC prunes the collapsed (plain) network of a rep model
     if work_dir is not None:
         work = Path(work_dir)
     else:
@@ -161,7 +165,7 @@ def compress(model: SRModel | str | os.PathLike[str], ratio: float = 0.3, data: 
     channels = list(json.loads(channels_file.read_text())["channels"])
     if stage == "search":
         arch = src.arch()
-        shape = build_model(arch["family"], {**arch["config"], "channels": channels}, name=arch["name"])
+        shape = build_model(arch["family"], {**arch["config"], **src.channel_config(channels)}, name=arch["name"])
         return _report(src, shape, channels, cfg, work, None, ran, latency=False)
 
     pruned = work / "prune" / "pruned.pt"
@@ -175,10 +179,13 @@ def compress(model: SRModel | str | os.PathLike[str], ratio: float = 0.3, data: 
     from ..training import TrainConfig, train
 
     ft = cfg.finetune
+    ft_dir = work / "finetune"  # resume only what exists: a first run has nothing to resume (and no warning)
     final = train(TrainConfig(model=str(pruned), scale=src.scale, data=tuple(str(d) for d in data),
-                              out=str(work / "finetune"), steps=ft.steps, batch=ft.batch, patch=ft.patch, lr=ft.lr,
+                              out=str(ft_dir), steps=ft.steps, batch=ft.batch, patch=ft.patch, lr=ft.lr,
                               dual_weight=ft.dual_weight, ckpt_every=ft.ckpt_every, seed=ft.seed,
-                              threads=cfg.threads, val_every=10**9, progress=cfg.search.progress), resume=True)
+                              threads=cfg.threads, val_every=10**9, progress=cfg.search.progress,
+                              teacher=ft.teacher, teacher_weight=ft.teacher_weight, distill=ft.distill),
+                  resume=(ft_dir / "last.pt").is_file(), overrides_from="the compress settings")
     ran.append("finetune")
     small = load_model(final)
     if out is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import pickle
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -37,8 +39,10 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "edge_tiny": ("edge", {"n_feats": 16, "n_blocks": 3}),
     "edge_small": ("edge", {"n_feats": 32, "n_blocks": 4}),
     "edge_base": ("edge", {"n_feats": 48, "n_blocks": 6}),
-    "drn_s": ("drn", {"n_feats": 16, "n_blocks": 30}),
-    "drn_l": ("drn", {"n_feats": 20, "n_blocks": 40}),
+    # DRN-S / DRN-L: n_feats and n_blocks follow the official preset for the scale (x4: 16/30 and 20/40,
+    # x8: 8/30 and 10/36; see edgesr.models.drn.VARIANTS)
+    "drn_s": ("drn", {"variant": "s"}),
+    "drn_l": ("drn", {"variant": "l"}),
 }
 
 FORMAT = "edgesr.checkpoint"
@@ -68,9 +72,19 @@ def build_model(family: str, config: Mapping[str, Any], name: str | None = None)
 
 
 def save_model(model: SRModel, path: str | os.PathLike[str], *, meta: Mapping[str, Any] | None = None,
-               include_dual: bool = True) -> Path:
-    """Write ``{arch, weights, meta}`` atomically (temp file + rename)."""
+               include_dual: bool = True, collapse: bool = True) -> Path:
+    """Write ``{arch, weights, meta}`` atomically (temp file + rename).
+
+    ``collapse``: a model with re-parameterizable blocks (``rep`` != "none") is stored in its
+    deployed form, one 3x3 conv per layer (its arch says ``rep="none"``, ``meta["rep"]`` the
+    trained kind); ``collapse=False`` keeps the branches (``load_model`` rebuilds the rep model).
+    """
+    from .rep import is_rep, reparameterize
+
     path = Path(path)
+    if collapse and is_rep(model):
+        meta = {"rep": getattr(model.config, "rep", "?"), **(meta or {})}
+        model = reparameterize(model)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items() if include_dual or not k.startswith("dual.")}
     payload = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "arch": model.arch(),
@@ -85,17 +99,36 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         torch.save(obj, tmp)
 
 
+def safe_torch_load(path: Path, fix: str, what: str = "edgesr checkpoint") -> Any:
+    """``torch.load(weights_only=True)``: plain tensors and containers only, never code.
+
+    A file that holds pickled objects (classes, functions) is refused with a message saying so;
+    a truncated or foreign file raises ``ModelFormatError`` naming the file and ``fix``.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        if not m:
+            raise ModelFormatError(f"{path} is not a readable {what} ({_first_line(e)}); {fix}") from None
+        raise ModelFormatError(f"{path} holds code (pickled Python objects: {m.group(1)}) and was refused for "
+                               f"safety: edgesr reads only tensors and plain data; {fix}") from None
+    except Exception as e:  # truncated zip, not a torch file at all
+        raise ModelFormatError(f"{path} is not a readable {what} ({_first_line(e)}); {fix}") from None
+
+
+def _first_line(e: Exception) -> str:
+    """The cause in a few words (for torch's weights-only errors, the unpickler's reason, not its advice)."""
+    text = str(e).split("WeightsUnpickler error:", 1)[-1]
+    return f"{type(e).__name__}: {([ln.strip() for ln in text.splitlines() if ln.strip()] or [''])[0][:160]}"
+
+
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise ModelFormatError(f"model file not found: {path}; pass a path to a .pt saved by edgesr.save_model")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle errors, truncated zip, foreign objects
-        raise ModelFormatError(
-            f"{path} is not a readable edgesr checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-            "re-save it with edgesr.save_model or re-download it"
-        ) from None
+        raise ModelFormatError(f"model file not found: {path}; pass a path to a .pt saved by edgesr.save_model "
+                               "(bundled models: `edgesr models`)")
+    ckpt = safe_torch_load(path, "re-save it with edgesr.save_model or re-download it")
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ModelFormatError(
             f"{path} is a PyTorch file but not an edgesr checkpoint (no architecture stored); "

@@ -20,12 +20,15 @@ class Prunable(NamedTuple):
 
     Pruning removes output channels of ``producer`` and the matching input channels of
     ``consumer``; nothing else in the network depends on that width (no residual sum).
+    Widths and channel indices count ``consumer`` input channels; each one is fed by ``group``
+    consecutive ``producer`` output channels (4 when a x2 ``PixelShuffle`` sits between them).
     """
 
     name: str
     producer: nn.Conv2d
     consumer: nn.Conv2d
     width: int  # channels in the full-width (reference) architecture
+    group: int = 1  # producer output channels per consumer input channel
 
 
 class DualPair(NamedTuple):
@@ -63,8 +66,12 @@ class SRModel(nn.Module):
         return self.forward_levels(x)[-1]
 
     def prunable(self) -> list[Prunable]:
-        """Channel-prunable layer pairs, in the order of ``config.channels``."""
+        """Channel-prunable layer pairs, in the order :meth:`channel_config` reads a width list."""
         return []
+
+    def channel_config(self, widths: Sequence[int]) -> dict[str, Any]:
+        """Config overrides that build this architecture with ``widths[i]`` for ``prunable()[i]``."""
+        return {"channels": [int(w) for w in widths]}
 
     def export_form(self) -> nn.Module:
         """The module ONNX export traces: numerically identical, laid out for fast runtimes.

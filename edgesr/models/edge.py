@@ -4,15 +4,19 @@ Why this shape: every op is a 3x3 conv, ReLU, add or DepthToSpace, which TensorR
 ONNX Runtime run natively and which quantize well to INT8 (no attention, no sigmoid, no
 resize). The network predicts a residual over a nearest-neighbour "anchor" (the input
 repeated s*s times before the pixel shuffle, as in ABPN), so it learns only the detail.
+``rep`` trains every 3x3 conv as a re-parameterizable block (``rep.py``: ECB, RepVGG, SESR)
+that collapses exactly into one 3x3 conv for deployment (``reparameterize``, ``export_form``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
 
-from .base import DualBlock, OneHotPixelShuffle, Prunable, SRModel, check_channels, conv3x3
+from .base import DualBlock, OneHotPixelShuffle, Prunable, SRModel, check_channels
+from .rep import check_rep, rep_conv3x3, reparameterize
 
 
 @dataclass(frozen=True)
@@ -23,14 +27,16 @@ class EdgeSRConfig:
     channels: tuple[int, ...] | None = None  # inner width of each block (DRC output); None = n_feats
     dual_feats: int = 16
     n_colors: int = 3
+    rep: str = "none"  # train-time form of every 3x3 conv: none | ecb | repvgg | sesr (deploys as "none")
+    rep_expand: int = 2  # width multiplier of the ECB 1x1->3x3 branch / the SESR expansion
 
 
 class ResBlock(nn.Module):
-    def __init__(self, n_feats: int, mid: int) -> None:
+    def __init__(self, n_feats: int, mid: int, rep: str = "none", rep_expand: int = 2) -> None:
         super().__init__()
-        self.conv1 = conv3x3(n_feats, mid)
+        self.conv1 = rep_conv3x3(rep, n_feats, mid, rep_expand)
         self.act = nn.ReLU(inplace=True)
-        self.conv2 = conv3x3(mid, n_feats)
+        self.conv2 = rep_conv3x3(rep, mid, n_feats, rep_expand)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv2(self.act(self.conv1(x)))
@@ -47,13 +53,14 @@ class EdgeSR(SRModel):
 
             raise ConfigError(f"{name}: scale must be 2, 3 or 4, got {cfg.scale}")
         mids = check_channels(cfg.channels, cfg.n_blocks, cfg.n_feats, name)
+        check_rep(cfg.rep, cfg.rep_expand, name)
         self.config = cfg
         self.name = name
-        s, c = cfg.scale, cfg.n_feats
-        self.head = conv3x3(cfg.n_colors, c)
+        s, c, r, e = cfg.scale, cfg.n_feats, cfg.rep, cfg.rep_expand
+        self.head = rep_conv3x3(r, cfg.n_colors, c, e)
         self.head_act = nn.ReLU(inplace=True)
-        self.blocks = nn.ModuleList([ResBlock(c, m) for m in mids])
-        self.tail = conv3x3(c, cfg.n_colors * s * s)
+        self.blocks = nn.ModuleList([ResBlock(c, m, r, e) for m in mids])
+        self.tail = rep_conv3x3(r, c, cfg.n_colors * s * s, e)
         self.shuffle: nn.Module = nn.PixelShuffle(s)
         self.dual = nn.ModuleList([DualBlock(s, cfg.dual_feats, cfg.n_colors)])
 
@@ -67,13 +74,18 @@ class EdgeSR(SRModel):
         return [self.shuffle(self.tail(f) + anchor)]
 
     def export_form(self) -> nn.Module:
-        """A copy whose pixel shuffle is a one-hot ConvTranspose (faster in ONNX Runtime, identical output)."""
-        import copy
-
-        m = copy.deepcopy(self)
+        """A collapsed copy (``rep="none"``) whose pixel shuffle is a one-hot ConvTranspose (faster in
+        ONNX Runtime, identical output)."""
+        m = reparameterize(self)
         m.shuffle = OneHotPixelShuffle(self.config.scale, self.config.n_colors)
         return m
 
     def prunable(self) -> list[Prunable]:
+        if self.config.rep != "none":
+            from ..errors import ConfigError
+
+            raise ConfigError(f"{self.name} has rep={self.config.rep!r} blocks; prune its collapsed form: "
+                              "edgesr.models.rep.reparameterize(model)")
         blocks: list[ResBlock] = [b for b in self.blocks if isinstance(b, ResBlock)]
-        return [Prunable(f"blocks.{i}.conv1", b.conv1, b.conv2, self.config.n_feats) for i, b in enumerate(blocks)]
+        return [Prunable(f"blocks.{i}.conv1", cast(nn.Conv2d, b.conv1), cast(nn.Conv2d, b.conv2), self.config.n_feats)
+                for i, b in enumerate(blocks)]

@@ -132,3 +132,19 @@ def test_bench_help_and_import_stay_light() -> None:
             "print('HEAVY', bad)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "HEAVY []" in r.stdout, r.stdout + r.stderr
+
+
+def test_fastest_precision_is_read_from_the_run() -> None:
+    """Which precision wins is what this run measured (INT8 pays on VNNI CPUs, not on AVX2-only ones)."""
+    from edgesr.bench import Cell, BenchResult, fastest_lines, fastest_precision
+
+    def cell(prec: str, size: str, fps: float, status: str = "ok") -> Cell:
+        return Cell(f"edgesr onnxruntime cpu {prec}", "edgesr", "onnxruntime", prec, "cpu", size, (360, 640),
+                    status=status, fps=fps)
+
+    res = BenchResult({}, {}, {}, {}, [cell("fp32", "360p", 10.0), cell("int8", "360p", 16.0),
+                                       cell("fp32", "720p", 3.0), cell("int8", "720p", 2.0),
+                                       cell("int8", "1080p", 9.0, status="error"), cell("fp32", "1080p", 1.0)])
+    got = fastest_precision(res)
+    assert got == {"onnxruntime cpu": {"360p": ("int8", 1.6), "720p": ("fp32", 1.0)}}
+    assert fastest_lines(res) == "onnxruntime cpu: 360p int8 (1.60x fp32), 720p fp32 (1.00x fp32)"

@@ -117,3 +117,77 @@ def test_import_does_not_load_runtimes() -> None:
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'onnxruntime', 'tensorrt', 'torch'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.fixture
+def mixed_folder(tmp_path: Path, photo: np.ndarray) -> Path:
+    """Real photo crops of three different sizes, like Set5 (where ORT's entropy calibrator used to crash)."""
+    d = tmp_path / "mixed"
+    d.mkdir()
+    for i, (h, w) in enumerate([(120, 96), (64, 150), (100, 100)]):
+        cv2.imwrite(str(d / f"m{i}.png"), photo[50:50 + h, 40:40 + w, ::-1])
+    return d
+
+
+def test_mixed_sizes_get_a_common_centre_crop(mixed_folder: Path, tmp_path: Path) -> None:
+    from edgesr.calibration import common_size
+
+    data = load_calibration(mixed_folder, cache_dir=tmp_path, hr_scale=2)
+    assert len({f.shape for f in data.frames}) == 3
+    same = common_size(data)
+    assert {f.shape for f in same.frames} == {(1, 3, 32, 48)}  # smallest LR height and width
+    ref = same.references[0]
+    assert ref is not None and ref.shape == (64, 96, 3)
+    # the crop is the centre of the LR frame, and its HR reference is the matching HR region
+    lr = data.frames[0]
+    y, x = (lr.shape[2] - 32) // 2, (lr.shape[3] - 48) // 2
+    np.testing.assert_array_equal(same.frames[0], lr[:, :, y:y + 32, x:x + 48])
+    ref0 = data.references[0]
+    assert ref0 is not None
+    np.testing.assert_array_equal(ref, ref0[2 * y:2 * y + 64, 2 * x:2 * x + 96])
+    assert common_size(same) is same  # one size already: untouched
+    assert {f.shape for f in common_size(data, (20, 30)).frames} == {(1, 3, 20, 30)}
+    with pytest.raises(DataError, match=r"smaller than the calibration size 80x40.*--calib-size"):
+        common_size(data, (40, 80))
+
+
+@pytest.mark.parametrize("method", ["entropy", "percentile", "minmax"])
+def test_quantize_on_a_folder_of_mixed_sizes(method: str, mixed_folder: Path, tmp_path: Path) -> None:
+    """Before: entropy and percentile crashed inside ONNX Runtime (inhomogeneous shapes)."""
+    import torch
+
+    import edgesr
+    from edgesr.calibration import quantize_onnx
+    from edgesr.export.onnx import export_onnx
+
+    torch.manual_seed(0)
+    m = edgesr.create_model("edge_tiny", scale=2, n_feats=8, n_blocks=1).eval()
+    src = export_onnx(m, tmp_path / "m.onnx")
+    r = quantize_onnx(src, tmp_path / "q.onnx", mixed_folder, method, guard=False, cache_dir=tmp_path)
+    assert r.calib_frames == 3 and (tmp_path / "q.onnx").is_file()
+
+
+def test_broken_symlink_and_folder_entries_are_named(image_folder: Path, tmp_path: Path) -> None:
+    (image_folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(DataError, match=r"gone\.png cannot be read: broken symbolic link .*remove it"):
+        load_calibration(image_folder, cache_dir=tmp_path / "c")
+    (image_folder / "gone.png").unlink()
+    (image_folder / "album.jpg").mkdir()
+    with pytest.raises(DataError, match=r"album\.jpg cannot be read: a folder, not an image file"):
+        load_calibration(image_folder, cache_dir=tmp_path / "c")
+
+
+def test_cli_calib_size(mixed_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import edgesr
+    from edgesr.cli import main
+
+    torch_model = edgesr.create_model("edge_tiny", scale=2, n_feats=8, n_blocks=1)
+    pt = edgesr.save_model(torch_model, tmp_path / "m.pt")
+    out = tmp_path / "q.onnx"
+    assert main(["export", "onnx", str(pt), "-o", str(out), "--int8", "--calib", str(mixed_folder),
+                 "--calib-size", "24x40"]) == 0 and out.is_file()
+    assert main(["export", "onnx", str(pt), "-o", str(out), "--int8", "--calib", str(mixed_folder),
+                 "--calib-size", "2x"]) == 2
+    assert "--calib-size '2x' is not a size" in capsys.readouterr().err
+    assert main(["export", "onnx", str(pt), "-o", str(out), "--calib-size", "32"]) == 2
+    assert "--calib-size only applies to int8" in capsys.readouterr().err

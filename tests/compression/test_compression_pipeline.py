@@ -66,3 +66,26 @@ def test_compress_errors_name_the_fix(tmp_path, image_folder):
 
 def test_public_name():
     assert edgesr.compress is compress
+
+
+def test_cli_selection_and_mode_options_reach_the_configs():
+    import argparse
+
+    from edgesr.cli.compress import _prune_config, add_arguments
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    base = ["m.pt", "--data", "d", "-o", "o.pt"]
+    a = p.parse_args(base)
+    cfg = _prune_config(a, progress=False)
+    assert cfg == PruneConfig(select="l1", progress=False) and a.search_mode == "official"
+    a = p.parse_args(base + ["--select", "drc_omp", "--prune-mode", "legacy", "--prune-batches", "3",
+                             "--feat-weight", "7", "--prune-patch", "20"])
+    cfg = _prune_config(a, progress=False)
+    assert (cfg.select, cfg.batches, cfg.feat_weight, cfg.patch, cfg.fresh, cfg.reopt_optim) == \
+        ("drc_omp", 3, 7.0, 20, False, "adam")
+    a = p.parse_args(base + ["--select", "drc", "--fixed-prune-batches", "--reopt-lr", "0.1"])
+    cfg = _prune_config(a, progress=False)
+    assert (cfg.fresh, cfg.reopt_lr, cfg.feat_weight, cfg.reopt_optim) == (False, 0.1, 255.0, "sgd")
+    with pytest.raises(SystemExit):
+        p.parse_args(base + ["--select", "thinet"])

@@ -79,8 +79,8 @@ def test_ddp_two_cpu_processes_keep_replicas_identical(tmp_path, image_folder):
         "import edgesr.training as T\n"
         "seen = {}\n"
         "orig = T.TrainStep.__init__\n"
-        "def init(self, model, w):\n"
-        "    orig(self, model, w); seen['m'] = model\n"
+        "def init(self, model, *a, **k):\n"
+        "    orig(self, model, *a, **k); seen['m'] = model\n"
         "T.TrainStep.__init__ = init\n"
         "T.train(T.TrainConfig(model='edge_tiny', scale=2, data=(sys.argv[2],), out=sys.argv[1], steps=4, batch=2,"
         " patch=16, progress=False, model_kwargs={'n_feats': 8, 'n_blocks': 2}))\n"
@@ -136,3 +136,42 @@ def test_warm_start_widens_tiny_into_base_near_function_preserving(tmp_path):
         a, b, r = tiny(x), base(x), create_model("edge_base", scale=2)(x)
     err = (a - b).abs().max().item()
     assert err < 0.02 * (a - r).abs().max().item()  # far closer to tiny than a random base is
+
+
+def test_worker_processes_load_the_same_batches_and_resume_exactly(tmp_path, image_folder):
+    """workers=2 plans ahead of the step; the checkpoint still stores the generator of the consumed batch."""
+    cfg = dict(COMMON, data=(str(image_folder),), unpaired=(str(image_folder),), schedule="constant")
+    train(TrainConfig(out=str(tmp_path / "ref"), steps=6, **cfg))
+    train(TrainConfig(out=str(tmp_path / "w"), steps=3, workers=2, **cfg))
+    train(TrainConfig(out=str(tmp_path / "w"), steps=6, workers=1, **cfg), resume=True)
+    a, b = (torch.load(tmp_path / d / "last.pt", weights_only=True) for d in ("ref", "w"))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert torch.equal(a["gen"][0], b["gen"][0]) and (a["epoch"], a["pos"]) == (b["epoch"], b["pos"])
+    logs = [[json.loads(line)["loss"] for line in (tmp_path / d / "log.jsonl").read_text().splitlines()]
+            for d in ("ref", "w")]
+    assert logs[0] == logs[1]
+    assert "workers" not in (tmp_path / "w" / "config_changes.jsonl").read_text()  # how, not what, it trains
+
+
+def test_new_options_on_the_command_line_and_unknown_keys():
+    import argparse
+
+    from edgesr.cli.train import add_arguments, explicit_settings
+    from edgesr.training import config_from_dict
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    a = p.parse_args(["--data", "d", "--ema", "0.999", "--precision", "bf16", "--channels-last", "--teacher",
+                      "edge_base_x2", "--teacher-weight", "0.5", "--distill", "feature", "--workers", "2"])
+    got = explicit_settings(a)
+    assert {k: got[k] for k in ("ema", "precision", "channels_last", "teacher", "teacher_weight", "distill",
+                                "workers")} == {"ema": 0.999, "precision": "bf16", "channels_last": True,
+                                                "teacher": "edge_base_x2", "teacher_weight": 0.5,
+                                                "distill": "feature", "workers": 2}
+    assert "channels_last" not in explicit_settings(p.parse_args(["--data", "d"]))  # absent unless given
+    with pytest.raises(ConfigError, match="did you mean 'ema'"):
+        config_from_dict({"data": ["d"], "emaa": 0.9})
+    with pytest.raises(ConfigError, match="distill must be one of"):
+        TrainConfig(data=("d",), distill="logits")
+    with pytest.raises(ConfigError, match="workers"):
+        TrainConfig(data=("d",), workers=-1)

@@ -225,6 +225,24 @@ def test_missing_tensorrt_names_the_extra(monkeypatch, edge_x2, tmp_path, capsys
     assert not (tmp_path / "m.engine").exists()
 
 
+@pytest.mark.parametrize("kind", ["truncated", "not protobuf", "empty"])
+def test_corrupt_onnx_is_a_clear_error_before_tensorrt(kind, monkeypatch, edge_x2, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # the check must not need TensorRT
+    from edgesr.cli import main
+    from edgesr.export import export_onnx
+
+    good = export_onnx(edge_x2, tmp_path / "good.onnx", verify=False, simplify=False).read_bytes()
+    bad = tmp_path / "bad.onnx"
+    corrupt = {"truncated": good[:len(good) // 2], "not protobuf": b"\xff\xfe not an onnx file", "empty": b""}
+    bad.write_bytes(corrupt[kind])
+    with pytest.raises(ModelFormatError, match="not a valid ONNX model"):
+        et.build_engine(bad, tmp_path / "m.engine")
+    assert main(["export", "trt", str(bad), "-o", str(tmp_path / "m.engine")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("edgesr export: error: ") and "\n" not in err and "Traceback" not in err
+    assert str(bad) in err and "edgesr export onnx" in err and not (tmp_path / "m.engine").exists()
+
+
 @pytest.mark.skipif(_real_trt(), reason="a real TensorRT is installed")
 def test_stub_only_tensorrt_is_not_mistaken_for_tensorrt():
     # tensorrt-stubs installs a .pyi-only `tensorrt` namespace package that imports fine

@@ -14,6 +14,44 @@ def test_paper_parameter_counts():
     assert round(count_params(create_model("drn_l", scale=4)) / 1e6, 1) == 9.8
 
 
+# Official presets (DRC template.py): x4 DRN-S 16 feats / 30 RCABs, DRN-L 20 / 40; x8 DRN-S 8 / 30
+# (paper: 5.4M), DRN-L 10 / 36 (paper: 10.0M). Counts: primal network incl. MeanShift.
+@pytest.mark.parametrize("name,scale,feats,blocks,params,paper", [
+    ("drn_s", 4, 16, 30, 4_804_065, 4.8), ("drn_l", 4, 20, 40, 9_825_893, 9.8),
+    ("drn_s", 8, 8, 30, 5_403_000, 5.4), ("drn_l", 8, 10, 36, 10_004_018, 10.0)])
+def test_drn_presets_follow_the_scale(name, scale, feats, blocks, params, paper):
+    m = create_model(name, scale=scale)
+    assert (m.config.n_feats, m.config.n_blocks) == (feats, blocks)
+    assert count_params(m) == params and round(params / 1e6, 1) == paper
+    assert create_model(name, scale=scale, n_feats=4).config.n_feats == 4  # explicit values win
+    assert m.arch()["config"]["n_feats"] == feats  # saved configs hold the resolved values
+
+
+def test_drn_prunes_every_layer_drc_prunes():
+    """P * (n_blocks + 2) layers in the official order: down blocks, then per level RCABs + upsampler."""
+    from edgesr.compression import cost_model, materialize
+
+    m = tiny_model("drn", 4)  # n_feats 4, 2 RCABs per level
+    pr = m.prunable()
+    assert [p.name for p in pr] == ["down.0.0", "down.1.0", "up_blocks.0.0.body.0", "up_blocks.0.1.body.0",
+                                    "up_blocks.0.2", "up_blocks.1.0.body.0", "up_blocks.1.1.body.0", "up_blocks.1.2"]
+    assert [p.group for p in pr] == [1, 1, 1, 1, 4, 1, 1, 4]
+    assert [p.width for p in pr] == [4, 8, 16, 16, 16, 16, 16, 16]
+    ch = [2, 4, 8, 12, 4, 16, 8, 12]
+    over = m.channel_config(ch)
+    assert over == {"down_channels": [2, 4], "channels": [8, 12, 16, 8], "up_channels": [4, 12]}
+    small = create_model("drn_s", 4, n_feats=4, n_blocks=2, **over)
+    assert [p.producer.out_channels for p in small.prunable()] == [2, 4, 8, 12, 16, 16, 8, 48]
+    assert small.down[0][0].out_channels == 2 and small.up_blocks[1][4].in_channels == 12
+    assert count_params(small) == cost_model(m, "params").cost(ch)
+    keep = [list(range(c)) for c in ch]
+    assert materialize(m, keep).config == small.config
+    with pytest.raises(ConfigError, match="8 prunable layers"):
+        m.channel_config(ch[:-1])
+    with pytest.raises(ConfigError, match="up_channels"):
+        create_model("drn_s", 4, n_feats=4, n_blocks=2, up_channels=[4])
+
+
 @pytest.mark.parametrize("name", [n for n in list_models() if n.startswith("edge")])
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_edge_family_shapes_and_size_classes(name, scale):
@@ -107,6 +145,22 @@ def test_checkpoint_never_executes_code(tmp_path, capsys):
     with pytest.raises(ModelFormatError):
         load_model(p)
     assert "code executed" not in capsys.readouterr().out
+
+
+def test_refusal_of_pickled_code_says_why_without_suggesting_weights_only_false(tmp_path, capsys):
+    p = tmp_path / "evil.pt"
+    torch.save({"format": "edgesr.checkpoint", "x": _Evil()}, p)
+    with pytest.raises(ModelFormatError) as e:
+        load_model(p)
+    msg = str(e.value)
+    assert "holds code" in msg and "refused for safety" in msg and str(p) in msg and "\n" not in msg
+    assert "weights_only" not in msg and "still be loaded" not in msg
+    assert "code executed" not in capsys.readouterr().out
+
+
+def test_missing_model_points_to_the_bundled_list(tmp_path):
+    with pytest.raises(ModelFormatError, match="edgesr models"):
+        load_model(tmp_path / "missing.pt")
 
 
 def test_top_level_api():

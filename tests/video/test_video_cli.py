@@ -68,3 +68,52 @@ def test_errors_name_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "input not found" in capsys.readouterr().err
     assert main(["upscale"]) == 2
     assert "--camera N" in capsys.readouterr().err
+
+
+def _cli(*args: str) -> list[str]:
+    """The real CLI in a child process, one torch thread (the 2-core CI box), frames slowed to 50 ms
+    each so a signal surely lands mid-run."""
+    slow = ("import sys, time, edgesr.upscaler as u; run = u.Upscaler.run; "
+            "u.Upscaler.run = lambda self, f, out=None: (time.sleep(0.05), run(self, f, out))[1]; "
+            "from edgesr.cli import main; sys.exit(main(sys.argv[1:]))")
+    return [sys.executable, "-c", slow, *args]
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def test_sigterm_leaves_playable_partial_with_audio(tmp_path: Path, model_pt: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    src = make_clip(tmp_path / "in.mp4", frames=80, fps=25, audio=True)
+    dst = tmp_path / "up.mp4"
+    tmp = dst.with_name(".up.tmp.mp4")
+    p = subprocess.Popen(_cli("upscale", str(src), "-o", str(dst), "--model", str(model_pt), "--preset",
+                              "ultrafast", "--no-progress"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=_env())
+    deadline = time.monotonic() + 120
+    while (not tmp.exists() or tmp.stat().st_size < 20_000) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # until some frames are muxed
+    assert p.poll() is None, f"finished before the signal: {p.communicate()}"
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 143, (out, err)
+    assert "terminated (SIGTERM); playable partial output:" in err and "up.partial.mp4" in err
+    assert not dst.exists() and not tmp.exists()
+    part = probe(tmp_path / "up.partial.mp4")
+    assert 0 < part.frames < 80 and part.audio
+
+
+def test_camera_that_cannot_open_is_one_clear_line(tmp_path: Path) -> None:
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-m", "edgesr", "upscale", "--camera", "97", "--max-frames", "1"],
+                       capture_output=True, text=True, env=_env(), timeout=120)
+    lines = (r.stdout + r.stderr).strip().splitlines()
+    assert r.returncode == 2 and len(lines) <= 2, lines  # no OpenCV backend noise
+    assert "cannot open camera source 97" in lines[-1] and "check that the camera is connected" in lines[-1]

