@@ -2,6 +2,9 @@
 
     python benchmarks/training_curves.py runs/bundled/edge_tiny_x2 runs/bundled/edge_tiny_x3 \
         runs/bundled/edge_tiny_x4 runs/ablation/edge_tiny_x2_lambda0
+    # a later session (earlier run folders gone): keep the committed curves, chain a new stage
+    python benchmarks/training_curves.py runs/bundled/edge_tiny_x2_s3 \
+        --previous benchmarks/results/training_curves.json --continues edge_tiny_x2_s3=edge_tiny_x2_s2
 
 Writes docs/img/training_curves.png and benchmarks/results/training_curves.json. The time axis is
 cumulative wall-clock minutes on the 2-core CPU (shared with other jobs during these runs, so read
@@ -20,21 +23,42 @@ BASE_TARGETS = {2: 37.5, 4: 31.3}  # VDSR-level (the issue's base targets)
 BICUBIC = {2: 33.66, 3: 30.39, 4: 28.42}
 
 
+def total_updates(curves: dict, name: str) -> int:
+    """Optimizer updates behind a curve's final weights: its own steps plus those of what it started from."""
+    c = curves[name]
+    if "end_updates" in c:
+        return int(c["end_updates"])
+    parent = Path(c["init"]).parent.name if c.get("init") else None
+    return int(c["points"][-1]["step"]) + (total_updates(curves, parent) if parent in curves else 0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+")
+    ap.add_argument("--previous", type=Path, help="training_curves.json of earlier sessions: its curves are kept")
+    ap.add_argument("--continues", nargs="*", default=[], metavar="RUN=PREVIOUS",
+                    help="RUN warm-started from the final weights of the curve PREVIOUS (its time and updates add up)")
     a = ap.parse_args()
-    curves = {}
+    curves: dict = json.loads(a.previous.read_text()) if a.previous else {}
+    after = dict(kv.split("=", 1) for kv in a.continues)
     ends: dict[Path, float] = {}  # run dir -> cumulative minutes at its last step
     for run in map(Path, a.runs):
         cfg = json.loads((run / "config.json").read_text())
         recs = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
         init = Path(cfg["init"]).parent.resolve() if cfg.get("init") else None
         t0 = ends.get(init, 0.0) if init is not None else 0.0
+        u0 = 0
+        if run.name in after:  # chained to a curve of an earlier session
+            prev = curves[after[run.name]]
+            t0 = prev["end_minutes"] if "end_minutes" in prev else prev["points"][-1]["minutes"]
+            u0 = total_updates(curves, after[run.name])
         ends[run.resolve()] = t0 + recs[-1]["time"] / 60
         pts = [(r["step"], t0 + r["time"] / 60, r["val_psnr"]) for r in recs if "val_psnr" in r]
         curves[run.name] = {"scale": cfg["scale"], "dual_weight": cfg["dual_weight"], "init": cfg.get("init"),
-                            "points": [{"step": s, "minutes": round(m, 1), "set5_psnr": round(p, 3)} for s, m, p in pts]}
+                            "continues": after.get(run.name),
+                            "end_minutes": round(ends[run.resolve()], 1), "end_updates": u0 + recs[-1]["step"],
+                            "points": [{"step": s, "updates": u0 + s, "minutes": round(m, 1), "set5_psnr": round(p, 3)}
+                                       for s, m, p in pts]}
     out = ROOT / "benchmarks" / "results" / "training_curves.json"
     out.write_text(json.dumps(curves, indent=2))
 

@@ -38,7 +38,7 @@ def bundled_rows(scale: int | None) -> list[str]:
     from edgesr.hub import WEIGHTS, bundled_models, model_card
 
     card = model_card()
-    names = [n for n in bundled_models() if scale is None or n.endswith(f"_x{scale}")]
+    names = [n for n in bundled_models() if scale is None or f"_x{scale}" in n]
     if not names:
         return [f"bundled weights: none{f' at x{scale}' if scale else ''} in {WEIGHTS}"]
     rows = [f"bundled weights (use by name, e.g. edgesr upscale IN -o OUT --model {names[0]}):",
