@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-frames", type=int, default=None, help="encode only the first N frames (smoke runs)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "img" / "real_clip_crops.png")
+    ap.add_argument("--save-frames", type=Path, default=None,
+                    help="also write the re-encoded frames as PNG here (e.g. to run edgesr adapt on this clip)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -154,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     src, rate = decode(clip)
     src = src[:a.max_frames]
     dec, kbps = reencode(src, rate, a.crf, a.bitrate, a.preset)
+    if a.save_frames is not None:
+        a.save_frames.mkdir(parents=True, exist_ok=True)
+        for i, f in enumerate(dec):
+            cv2.imwrite(str(a.save_frames / f"f{i:04d}.png"), np.ascontiguousarray(f[..., ::-1]))
     h, w = dec[0].shape[:2]
     regions = [parse_region(r) for r in a.regions]
     for f, x, y in regions:
