@@ -41,13 +41,14 @@ def bundled_rows(scale: int | None) -> list[str]:
     names = [n for n in bundled_models() if scale is None or f"_x{scale}" in n]
     if not names:
         return [f"bundled weights: none{f' at x{scale}' if scale else ''} in {WEIGHTS}"]
+    w = max(14, 2 + max(map(len, names)))  # edge_tiny_x2_real is longer than the others
     rows = [f"bundled weights (use by name, e.g. edgesr upscale IN -o OUT --model {names[0]}):",
-            f"{'name':<14}{'files':<10}{'params':>10}{'Set5 PSNR':>11}{'bicubic':>9}{'fps@720p':>10}"]
+            f"{'name':<{w}}{'files':<10}{'params':>10}{'Set5 PSNR':>11}{'bicubic':>9}{'fps@720p':>10}"]
     for n in names:
         files = " ".join(ext for ext in ("pt", "onnx") if (WEIGHTS / f"{n}.{ext}").is_file())
         c = card.get(n)
         info = c if isinstance(c, dict) else {}
-        rows.append(f"{n:<14}{files:<10}{_num(info.get('params'), ',d'):>10}{_num(info.get('Set5_psnr'), '.2f'):>11}"
+        rows.append(f"{n:<{w}}{files:<10}{_num(info.get('params'), ',d'):>10}{_num(info.get('Set5_psnr'), '.2f'):>11}"
                     f"{_num(info.get('bicubic_Set5'), '.2f'):>9}{_num(info.get('fps_720p_out'), '.1f'):>10}")
     return rows
 
