@@ -160,14 +160,11 @@ def _machine(threads: int) -> dict[str, Any]:
 
     from . import __version__
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from .precision import cpu_model_name
+
+    cpu = cpu_model_name()
+    if cpu == "unknown":
+        cpu = platform.processor() or platform.machine()
     info: dict[str, Any] = {"edgesr": __version__, "python": platform.python_version(), "platform": platform.platform(),
                             "cpu": cpu, "cpu_count": os.cpu_count(), "threads": threads, "torch": torch.__version__,
                             "opencv": cv2.__version__, "opencv_dnn_superres": opencv_superres_available(),

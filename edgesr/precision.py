@@ -28,19 +28,31 @@ class Precision(str, Enum):
 INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")
 
 
+def read_cpuinfo() -> str:
+    """``/proc/cpuinfo`` as text; empty where there is none (not Linux). The one place that reads it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
     """CPU feature flags from ``/proc/cpuinfo`` text (x86 ``flags``, ARM ``Features``); empty if unknown."""
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpuinfo = f.read()
-        except OSError:
-            return set()
-    for line in cpuinfo.splitlines():
+    for line in (read_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("flags", "Features"):
             return set(value.split())
     return set()
+
+
+def cpu_model_name(cpuinfo: str | None = None) -> str:
+    """The ``model name`` line of ``/proc/cpuinfo`` ("unknown" where there is none)."""
+    for line in (read_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            return value.strip()
+    return "unknown"
 
 
 def expected_cpu_precision(cpuinfo: str | None = None) -> tuple[Precision, str]:

@@ -20,13 +20,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from enum import Enum
-from pathlib import Path
 from typing import Any, ContextManager, TypeVar
 
 import torch
 
 from .errors import ConfigError
-from .precision import cpu_flags  # the one /proc/cpuinfo flag reader (takes the text, for tests)
+from .precision import cpu_flags, cpu_model_name  # the one /proc/cpuinfo reader (takes the text, for tests)
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +52,6 @@ class TrainPrecision(str, Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-def read_cpuinfo() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux
-        return ""
-
-
-def cpu_model_name(cpuinfo: str | None = None) -> str:
-    text = read_cpuinfo() if cpuinfo is None else cpuinfo
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "model name":
-            return value.strip()
-    return "unknown"
 
 
 def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
