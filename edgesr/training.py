@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from .errors import ConfigError, EdgeSRError, ModelFormatError
 from .losses import DualRegressionLoss, intermediate_scales
 from .models import atomic_torch_save, build_model, create_model, load_model, save_model
 from .models.base import SRModel
+from .signals import EXIT_SIGTERM
 from .train_precision import Amp, TrainPrecision, channels_last, resolve_precision
 from .train_env import Env as _Env, Signals as _Signals
 from .warm_start import warm_start
@@ -145,14 +147,14 @@ def _build(cfg: TrainConfig) -> SRModel:
 class TrainingInterrupted(EdgeSRError):
     """Training stopped by SIGTERM or Ctrl-C: ``last.pt`` is saved, ``model.pt`` is not written."""
 
-    exit_code = 143  # 128 + SIGTERM, what a shell reports for a terminated process (130 for Ctrl-C)
+    exit_code = EXIT_SIGTERM  # 143, what a shell reports for a terminated process (130 for Ctrl-C)
 
     def __init__(self, step: int, steps: int, out: Path, signal_name: str = "SIGTERM") -> None:
         super().__init__(f"stopped by {signal_name} at step {step}/{steps}: checkpoint saved in {out / 'last.pt'}, "
                          f"no model.pt written; continue with: edgesr train --resume --out {out}")
         self.step, self.out = step, out
         if signal_name == "SIGINT":
-            self.exit_code = 130
+            self.exit_code = 128 + signal.SIGINT
 
 
 @dataclass
