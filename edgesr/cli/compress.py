@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redistribute", action="store_true",
                    help="let the search keep some layers wider than the uniform width (full-width candidates)")
     p.add_argument("--search-steps", type=int, default=200)
+    p.add_argument("--channels", help="skip the search: one width per prunable layer, comma-separated "
+                                      "(e.g. 16,16,48,32,40,40), or a channels.json from an earlier run")
     p.add_argument("--select", choices=["drc", "drc_centered", "drc_omp", "l1", "random"], default="l1",
                    help="channel selection rule of the prune stage (see docs/compression.md)")
     p.add_argument("--prune-mode", choices=["official", "legacy"], default="official",
@@ -83,6 +85,25 @@ def _prune_config(a: argparse.Namespace, progress: bool) -> PruneConfig:
     return PruneConfig.legacy(**kw) if a.prune_mode == "legacy" else PruneConfig(**kw)
 
 
+def _channels(spec: str | None) -> list[int] | None:
+    from pathlib import Path
+
+    from edgesr.errors import ConfigError
+
+    if spec is None:
+        return None
+    if Path(spec).is_file():
+        try:
+            return [int(c) for c in json.loads(Path(spec).read_text())["channels"]]
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(f"{spec} is not a channels.json (expected {{\"channels\": [16, 32, ...]}})") from None
+    try:
+        return [int(c) for c in spec.split(",")]
+    except ValueError:
+        raise ConfigError(f"--channels {spec!r} is neither a file nor comma-separated integers; "
+                          "write e.g. --channels 16,16,48,32,40,40") from None
+
+
 def run(a: argparse.Namespace) -> int:
     import torch
 
@@ -99,7 +120,7 @@ def run(a: argparse.Namespace) -> int:
                                 teacher_weight=a.teacher_weight, distill=a.distill),
         report_hw=_hw(a.report_size), latency_hw=_hw(a.latency_size), threads=a.threads)
     rep = compress(a.model, a.ratio, a.data, a.out, work_dir=a.work_dir, budget=a.budget, stage=a.stage,
-                   config=cfg, latency=not a.no_latency)
+                   config=cfg, latency=not a.no_latency, channels=_channels(a.channels))
     print(rep.table())
     if rep.output:
         print(f"wrote {rep.output}")

@@ -122,10 +122,12 @@ def model_stats(model: SRModel, cfg: CompressConfig, onnx_path: Path | None) -> 
 def compress(model: SRModel | str | os.PathLike[str], ratio: float = 0.3, data: Sequence[str | Path] = (),
              out: str | Path | None = None, *, work_dir: str | Path | None = None, budget: str = "flops",
              stage: str | None = None, config: CompressConfig | None = None, latency: bool = True,
-             ) -> CompressReport:
+             channels: Sequence[int] | None = None) -> CompressReport:
     """Dual regression compression of ``model`` (a module or a ``.pt``) removing ``ratio`` of its
     FLOPs (or params, ``budget="params"``). Runs search -> prune -> fine-tune (or only ``stage``),
-    reusing finished stages in ``work_dir``; writes the fine-tuned small model to ``out``."""
+    reusing finished stages in ``work_dir``; writes the fine-tuned small model to ``out``.
+    ``channels`` (one width per prunable layer) replaces the search: prune to a known configuration,
+    e.g. to compare selection rules at the widths of an earlier compression."""
     from dataclasses import replace
 
     if stage is not None and stage not in STAGES:
@@ -158,7 +160,9 @@ def compress(model: SRModel | str | os.PathLike[str], ratio: float = 0.3, data: 
         return False
 
     channels_file = work / "search" / "channels.json"
-    if need("search", channels_file):
+    if channels is not None:
+        _write_given_channels(src, list(channels), channels_file)
+    elif need("search", channels_file):
         if not channels_file.is_file():
             ran.append("search")
         search_channels(src, data, work / "search", cfg.search)
@@ -192,6 +196,28 @@ def compress(model: SRModel | str | os.PathLike[str], ratio: float = 0.3, data: 
         save_model(small, out, meta={"drc": {"ratio": ratio, "budget": budget, "channels": channels,
                                              "source": src.arch()}})
     return _report(src, small, channels, cfg, work, out, ran, latency=latency)
+
+
+def _write_given_channels(src: SRModel, channels: list[int], channels_file: Path) -> None:
+    """Validate user-given widths against ``src`` and record them as the search result (``source: given``)."""
+    from .common import widths
+
+    full = widths(src)
+    if len(channels) != len(full):
+        raise ConfigError(f"--channels has {len(channels)} widths but {src.arch()['name']} has {len(full)} prunable "
+                          f"layers (full widths {','.join(map(str, full))}); give one width per layer")
+    bad = [i for i, (c, f) in enumerate(zip(channels, full)) if not 1 <= c <= f]
+    if bad:
+        raise ConfigError(f"--channels: layer {bad[0]} width {channels[bad[0]]} is outside 1..{full[bad[0]]}; "
+                          "a layer keeps at least one and at most all of its channels")
+    if channels_file.is_file():
+        old = list(json.loads(channels_file.read_text())["channels"])
+        if old != channels:
+            raise ConfigError(f"{channels_file} holds other channels ({','.join(map(str, old))}); "
+                              "use a new --work-dir for new widths")
+        return
+    channels_file.parent.mkdir(parents=True, exist_ok=True)
+    channels_file.write_text(json.dumps({"channels": channels, "source": "given"}, indent=2))
 
 
 def _report(src: SRModel, small: SRModel, channels: list[int], cfg: CompressConfig, work: Path,

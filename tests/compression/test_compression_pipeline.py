@@ -89,3 +89,30 @@ def test_cli_selection_and_mode_options_reach_the_configs():
     assert (cfg.fresh, cfg.reopt_lr, cfg.feat_weight, cfg.reopt_optim) == (False, 0.1, 255.0, "sgd")
     with pytest.raises(SystemExit):
         p.parse_args(base + ["--select", "thinet"])
+
+
+def test_given_channels_skip_the_search(tmp_path, image_folder, capsys):
+    from edgesr.cli import main
+
+    src, _ = _model(tmp_path)
+    out = tmp_path / "given.pt"
+    common = [str(src), "--data", str(image_folder), "-o", str(out), "--select", "l1", "--finetune-steps", "2",
+              "--batch", "2", "--patch", "12", "--report-size", "32x32", "--no-latency", "--no-progress"]
+    assert main(["compress", *common, "--channels", "8,12"]) == 0
+    assert list(edgesr.load_model(out).config.channels) == [8, 12]
+    assert not (tmp_path / "given_drc" / "search" / "last.pt").exists()  # no search ran
+    saved = json.loads((tmp_path / "given_drc" / "search" / "channels.json").read_text())
+    assert saved == {"channels": [8, 12], "source": "given"}
+    # the channels.json of a run is accepted as the value; other widths in the same work dir are refused
+    other = [*common[:4], str(tmp_path / "again.pt"), *common[5:], "--work-dir", str(tmp_path / "w2")]
+    assert main(["compress", *other, "--channels", str(tmp_path / "given_drc" / "search" / "channels.json")]) == 0
+    capsys.readouterr()
+    assert main(["compress", *common, "--channels", "4,4"]) == 2
+    assert "holds other channels" in capsys.readouterr().err
+    assert main(["compress", *common, "--channels", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "has 1 widths but" in err and "one width per layer" in err
+    assert main(["compress", *common, "--channels", "8,99"]) == 2
+    assert "outside 1..16" in capsys.readouterr().err
+    assert main(["compress", *common, "--channels", "8,x"]) == 2
+    assert "comma-separated integers" in capsys.readouterr().err
