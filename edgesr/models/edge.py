@@ -6,6 +6,7 @@ resize). The network predicts a residual over a nearest-neighbour "anchor" (the 
 repeated s*s times before the pixel shuffle, as in ABPN), so it learns only the detail.
 ``rep`` trains every 3x3 conv as a re-parameterizable block (``rep.py``: ECB, RepVGG, SESR)
 that collapses exactly into one 3x3 conv for deployment (``reparameterize``, ``export_form``).
+``luma`` super-resolves only Y and upsamples the chroma bicubically, inside the RGB model (``luma.py``).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from .base import DualBlock, OneHotPixelShuffle, Prunable, SRModel, check_channels
+from .luma import LumaIO
 from .rep import check_rep, rep_conv3x3, reparameterize
 
 
@@ -29,6 +31,7 @@ class EdgeSRConfig:
     n_colors: int = 3
     rep: str = "none"  # train-time form of every 3x3 conv: none | ecb | repvgg | sesr (deploys as "none")
     rep_expand: int = 2  # width multiplier of the ECB 1x1->3x3 branch / the SESR expansion
+    luma: bool = False  # the body sees only Y (BT.601); chroma is bicubic. Input and output stay RGB
 
 
 class ResBlock(nn.Module):
@@ -57,27 +60,39 @@ class EdgeSR(SRModel):
         self.config = cfg
         self.name = name
         s, c, r, e = cfg.scale, cfg.n_feats, cfg.rep, cfg.rep_expand
-        self.head = rep_conv3x3(r, cfg.n_colors, c, e)
+        body_colors = 1 if cfg.luma else cfg.n_colors
+        if cfg.luma and cfg.n_colors != 3:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"{name}: luma=True needs RGB models (n_colors=3), got n_colors={cfg.n_colors}")
+        self.luma: LumaIO | None = LumaIO(s) if cfg.luma else None
+        self.head = rep_conv3x3(r, body_colors, c, e)
         self.head_act = nn.ReLU(inplace=True)
         self.blocks = nn.ModuleList([ResBlock(c, m, r, e) for m in mids])
-        self.tail = rep_conv3x3(r, c, cfg.n_colors * s * s, e)
+        self.tail = rep_conv3x3(r, c, body_colors * s * s, e)
         self.shuffle: nn.Module = nn.PixelShuffle(s)
         self.dual = nn.ModuleList([DualBlock(s, cfg.dual_feats, cfg.n_colors)])
 
     def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.luma is None:
+            return [self._body(x)]
+        y, cbcr = self.luma.split(x)
+        return [self.luma.merge(self._body(y), cbcr)]
+
+    def _body(self, x: torch.Tensor) -> torch.Tensor:
         s2 = self.config.scale ** 2
         # nearest-neighbour anchor: colour c repeated s*s times (exports as Slice + Concat)
         anchor = torch.cat([x[:, c:c + 1] for c in range(x.shape[1]) for _ in range(s2)], dim=1)
         f = self.head_act(self.head(x))
         for block in self.blocks:
             f = block(f)
-        return [self.shuffle(self.tail(f) + anchor)]
+        return self.shuffle(self.tail(f) + anchor)
 
     def export_form(self) -> nn.Module:
         """A collapsed copy (``rep="none"``) whose pixel shuffle is a one-hot ConvTranspose (faster in
         ONNX Runtime, identical output)."""
         m = reparameterize(self)
-        m.shuffle = OneHotPixelShuffle(self.config.scale, self.config.n_colors)
+        m.shuffle = OneHotPixelShuffle(self.config.scale, 1 if self.config.luma else self.config.n_colors)
         return m
 
     def prunable(self) -> list[Prunable]:
