@@ -6,6 +6,8 @@ held out. Per reference and FLOPs cut (30 %, 50 %) one official-mode search give
 counts every arm shares; the arms differ only in which channels they keep (and how the kept
 weights are refitted):
 
+  unpruned      the reference itself, fine-tuned like the arms: the "no loss" line and the convergence
+                check (a reference is accepted if its 1,000-step fine-tune gains < 0.1 dB on the held-out set)
   l1            producer filter L1 norm, no refit                      (PruneConfig(select="l1"))
   random        seeded random subset (seed = reference seed), no refit
   drc           DRC as shipped before this study                       (PruneConfig.legacy())
@@ -43,7 +45,7 @@ import torch
 log = logging.getLogger("drc_study")
 
 SHARED = Path(os.environ.get("EDGESR_SHARED", "/work/shared")) / "data"
-ARMS = ("l1", "random", "drc", "drc_12", "drc_12_l0", "drc_centered", "drc_omp")
+ARMS = ("unpruned", "l1", "random", "drc", "drc_12", "drc_12_l0", "drc_centered", "drc_omp")
 SETS = ("set5", "set14", "holdout")
 BASELINES = ("l1", "random")
 NO_WORSE = -0.05  # dB
@@ -150,7 +152,7 @@ def arm_config(a: argparse.Namespace, arm: str, seed: int) -> Any:
 
 
 def run_arm(a: argparse.Namespace, data: dict[str, Any], ref: Path, seed: int, ratio: float, arm: str,
-            channels: list[int]) -> None:
+            channels: list[int], stages: list[int]) -> None:
     from edgesr.compression import prune
     from edgesr.models import load_model
 
@@ -163,12 +165,22 @@ def run_arm(a: argparse.Namespace, data: dict[str, Any], ref: Path, seed: int, r
         return {"psnr": evaluate_all(pruned, data), "channels": channels}
 
     unit(a, f"{tag}_ft0", do_prune)
-    for ft in a.ft_steps:
+    for ft in (x for x in stages if x > 0):
         def do_ft(ft: int = ft) -> dict[str, Any]:
             final = train_run(a, data, work / f"ft{ft}", ft, seed, a.ft_lr, str(pruned))
             return {"psnr": evaluate_all(final, data)}
 
         unit(a, f"{tag}_ft{ft}", do_ft)
+
+
+def run_unpruned(a: argparse.Namespace, data: dict[str, Any], ref: Path, seed: int, ratio: float, ft: int) -> None:
+    """The "no loss" line: the unpruned reference fine-tuned like the arms (ft 0 = the reference itself)."""
+    tag = f"s{seed}_r{ratio}_unpruned_ft{ft}"
+    if ft == 0:
+        unit(a, tag, lambda: {"psnr": unit(a, f"s{seed}_ref_eval", lambda: {})["psnr"]})
+        return
+    out = Path(a.work) / f"s{seed}_unpruned_ft{ft}"
+    unit(a, tag, lambda: {"psnr": evaluate_all(train_run(a, data, out, ft, seed, a.ft_lr, str(ref)), data)})
 
 
 # ----------------------------------------------------------------------------------------------- report
@@ -235,8 +247,50 @@ def report(a: argparse.Namespace) -> None:
                     rows.append({"ratio": ratio, "ft": ft, "arm": arm, "vs": base, "verdict": v, **c})
                     print(f"| {ratio} | {ft} | {arm} | {base} | {s['mean']:+.3f} | [{s['lo']:+.3f}, {s['hi']:+.3f}] "
                           f"| {s['pos']}/{s['neg']} | {s['images_pos']}/{s['images_neg']} | {v} |")
+    absolute = absolute_table(a, recs, stages)
     meta = {k: v for k, v in vars(a).items() if k != "func"}
-    (Path(a.work) / "report.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str))
+    (Path(a.work) / "report.json").write_text(json.dumps({"meta": meta, "rows": rows, "absolute": absolute},
+                                                         indent=2, default=str))
+
+
+def absolute_table(a: argparse.Namespace, recs: dict[str, Any], stages: list[int]) -> list[dict[str, Any]]:
+    """Mean Y-PSNR per arm and stage (over the references that have it), and the reference acceptance check."""
+    rows = []
+    print("\n| ratio | arm | " + " | ".join(f"FT {ft}: Set5 / Set14 / held-out" for ft in stages) + " |")
+    print("|---|---|" + "---|" * len(stages))
+    for ratio in a.ratios:
+        for arm in a.arms:
+            cells = []
+            for ft in stages:
+                got = [recs[k]["psnr"] for s in a.seeds if (k := f"s{s}_r{ratio}_{arm}_ft{ft}") in recs]
+                means = {st: statistics.fmean(statistics.fmean(g[st].values()) for g in got) for st in SETS} if got else {}
+                rows.append({"ratio": ratio, "arm": arm, "ft": ft, "n": len(got), **means})
+                cells.append(" / ".join(f"{means[st]:.2f}" for st in SETS) + f" (n={len(got)})" if got else "-")
+            print(f"| {ratio} | {arm} | " + " | ".join(cells) + " |")
+    for s in a.seeds:
+        r0, r1 = recs.get(f"s{s}_ref_eval"), recs.get(f"s{s}_r{a.ratios[0]}_unpruned_ft{max(stages)}")
+        if r0 and r1:
+            gain = statistics.fmean(r1["psnr"]["holdout"].values()) - statistics.fmean(r0["psnr"]["holdout"].values())
+            verdict_ = "accepted" if gain < 0.1 else "NOT converged"
+            print(f"reference s{s}: unpruned + {max(stages)}-step fine-tune gains {gain:+.3f} dB held-out: {verdict_}")
+            rows.append({"reference": s, "ft_gain_holdout": gain, "accepted": gain < 0.1})
+    return rows
+
+
+def run_study(a: argparse.Namespace) -> None:
+    """Breadth first: every reference, then every search, then each fine-tune length across arms and seeds,
+    so that a run cut short still has paired results for all seeds at the shorter stages."""
+    data = prepare_data(a)
+    refs = {seed: reference(a, data, seed) for seed in a.seeds}
+    chans = {(seed, r): channels_for(a, data, refs[seed], seed, r) for seed in a.seeds for r in a.ratios}
+    for ft in [0, *a.ft_steps]:
+        for ratio in a.ratios:
+            for arm in a.arms:
+                for seed in a.seeds:
+                    if arm == "unpruned":
+                        run_unpruned(a, data, refs[seed], seed, ratio, ft)
+                    else:
+                        run_arm(a, data, refs[seed], seed, ratio, arm, chans[(seed, ratio)], [ft])
 
 
 def main() -> None:
@@ -267,13 +321,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(a.threads)
     if not a.report:
-        data = prepare_data(a)
-        for seed in a.seeds:
-            ref = reference(a, data, seed)
-            for ratio in a.ratios:
-                ch = channels_for(a, data, ref, seed, ratio)
-                for arm in a.arms:
-                    run_arm(a, data, ref, seed, ratio, arm, ch)
+        run_study(a)
     report(a)
 
 
