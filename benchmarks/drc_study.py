@@ -15,6 +15,10 @@ weights are refitted):
   drc_12_l0     the same with lambda = 0 in the pruning loss (fine-tuning keeps lambda = 0.1)
   drc_centered  items 1-2 + per-channel-centred scoring inputs
   drc_omp       items 1-2 + least-squares (OMP) greedy
+  l1_uniform    stage 1 alone: L1 selection at uniform widths (the budget spent evenly, no search) vs l1
+                at the searched widths
+  l1_kd, drc_omp_kd   the l1 / drc_omp pruned models fine-tuned with output distillation (L1, weight 1)
+                from their unpruned reference (item 7: the criterion separated from distillation)
 
 Every pruned model is fine-tuned for each ``--ft-steps`` length (separate cosine runs, the same
 recipe and seed as its reference: paired), and evaluated per image on Set5, Set14 and the
@@ -45,7 +49,7 @@ import torch
 log = logging.getLogger("drc_study")
 
 SHARED = Path(os.environ.get("EDGESR_SHARED", "/work/shared")) / "data"
-ARMS = ("unpruned", "l1", "random", "drc", "drc_12", "drc_12_l0", "drc_centered", "drc_omp")
+ARMS = ("unpruned", "l1", "random", "drc", "drc_12", "drc_12_l0", "drc_centered", "drc_omp", "l1_kd", "drc_omp_kd", "l1_uniform")
 SETS = ("set5", "set14", "holdout")
 BASELINES = ("l1", "random")
 NO_WORSE = -0.05  # dB
@@ -97,14 +101,15 @@ def unit(a: argparse.Namespace, name: str, fn: Any) -> dict[str, Any]:
 
 
 def train_run(a: argparse.Namespace, data: dict[str, Any], out: Path, steps: int, seed: int, lr: float,
-              model: str) -> Path:
+              model: str, teacher: str | None = None) -> Path:
     from edgesr.training import TrainConfig, train
 
     if (out / "model.pt").is_file():
         return out / "model.pt"
     cfg = TrainConfig(model=model, scale=a.scale, data=tuple(data["train"]), out=str(out), steps=steps,
                       batch=a.batch, patch=a.patch, lr=lr, schedule="cosine", dual_weight=0.1, seed=seed,
-                      ckpt_every=max(1, min(200, steps)), val_every=10**9, threads=a.threads, progress=False)
+                      ckpt_every=max(1, min(200, steps)), val_every=10**9, threads=a.threads, progress=False,
+                      teacher=teacher, teacher_weight=1.0, distill="output")
     return train(cfg, resume=(out / "last.pt").is_file())
 
 
@@ -114,7 +119,9 @@ def reference(a: argparse.Namespace, data: dict[str, Any], seed: int) -> Path:
     return path
 
 
-def channels_for(a: argparse.Namespace, data: dict[str, Any], ref: Path, seed: int, ratio: float) -> list[int]:
+def channels_for(a: argparse.Namespace, data: dict[str, Any], ref: Path, seed: int, ratio: float,
+                 uniform: bool = False) -> list[int]:
+    """The searched widths every arm shares (``uniform``: the same budget spent evenly, no search)."""
     from edgesr.compression import SearchConfig, fit_budget, search_channels, search_space
     from edgesr.compression.common import widths
     from edgesr.models import load_model
@@ -124,7 +131,7 @@ def channels_for(a: argparse.Namespace, data: dict[str, Any], ref: Path, seed: i
                        patch=a.patch, seed=seed, progress=False)
 
     def run() -> dict[str, Any]:
-        if a.search_steps == 0:  # no search: the widest candidates, fitted to the budget
+        if uniform or a.search_steps == 0:  # no search: the widest (uniform) candidates, fitted to the budget
             space = search_space(m, cfg)
             flat = [[1.0] * len(c) for c in space.candidates]
             ch = fit_budget([c[-1] for c in space.candidates], flat, space)
@@ -135,7 +142,7 @@ def channels_for(a: argparse.Namespace, data: dict[str, Any], ref: Path, seed: i
         return {"channels": ch, "cost_vs_budget": space.cost.cost(ch) / space.budget,
                 "flops_removed": 1 - space.cost.cost(ch) / space.cost.cost(widths(m))}
 
-    return list(unit(a, f"s{seed}_r{ratio}_channels", run)["channels"])
+    return list(unit(a, f"s{seed}_r{ratio}_channels" + ("_uniform" if uniform else ""), run)["channels"])
 
 
 def arm_config(a: argparse.Namespace, arm: str, seed: int) -> Any:
@@ -145,6 +152,7 @@ def arm_config(a: argparse.Namespace, arm: str, seed: int) -> Any:
         return PruneConfig.legacy(seed=seed, progress=False)
     knobs = {k: v for k, v in (("batches", a.prune_batches), ("reopt_steps", a.reopt_steps),
                                ("batch", a.prune_batch), ("patch", a.prune_patch)) if v is not None}
+    arm = arm.removesuffix("_kd").removesuffix("_uniform")
     select = {"l1": "l1", "random": "random", "drc_12": "drc", "drc_12_l0": "drc", "drc_centered": "drc_centered",
               "drc_omp": "drc_omp"}[arm]
     return PruneConfig(select=select, dual_weight=0.0 if arm == "drc_12_l0" else 0.1, seed=seed, progress=False,
@@ -156,18 +164,22 @@ def run_arm(a: argparse.Namespace, data: dict[str, Any], ref: Path, seed: int, r
     from edgesr.compression import prune
     from edgesr.models import load_model
 
+    kd = arm.endswith("_kd")  # the same pruned model as the arm without _kd, fine-tuned with a teacher
+    rule = arm[:-3] if kd else arm
     work = Path(a.work) / f"s{seed}_r{ratio}" / arm
     tag = f"s{seed}_r{ratio}_{arm}"
-    pruned = work / "prune" / "pruned.pt"
+    pruned = Path(a.work) / f"s{seed}_r{ratio}" / rule / "prune" / "pruned.pt"
 
     def do_prune() -> dict[str, Any]:
+        if kd:
+            return {**unit(a, f"s{seed}_r{ratio}_{rule}_ft0", lambda: {}), "same_as": rule}
         prune(load_model(ref), channels, data["train"], work / "prune", arm_config(a, arm, seed))
         return {"psnr": evaluate_all(pruned, data), "channels": channels}
 
     unit(a, f"{tag}_ft0", do_prune)
     for ft in (x for x in stages if x > 0):
         def do_ft(ft: int = ft) -> dict[str, Any]:
-            final = train_run(a, data, work / f"ft{ft}", ft, seed, a.ft_lr, str(pruned))
+            final = train_run(a, data, work / f"ft{ft}", ft, seed, a.ft_lr, str(pruned), str(ref) if kd else None)
             return {"psnr": evaluate_all(final, data)}
 
         unit(a, f"{tag}_ft{ft}", do_ft)
@@ -289,6 +301,9 @@ def run_study(a: argparse.Namespace) -> None:
                 for seed in a.seeds:
                     if arm == "unpruned":
                         run_unpruned(a, data, refs[seed], seed, ratio, ft)
+                    elif arm == "l1_uniform":  # stage 1 alone: uniform widths vs the searched ones, both L1
+                        ch = channels_for(a, data, refs[seed], seed, ratio, uniform=True)
+                        run_arm(a, data, refs[seed], seed, ratio, arm, ch, [ft])
                     else:
                         run_arm(a, data, refs[seed], seed, ratio, arm, chans[(seed, ratio)], [ft])
 
