@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search-steps", type=int, default=200)
     p.add_argument("--channels", help="skip the search: one width per prunable layer, comma-separated "
                                       "(e.g. 16,16,48,32,40,40), or a channels.json from an earlier run")
-    p.add_argument("--select", choices=["drc", "drc_centered", "drc_omp", "l1", "random"], default="l1",
+    p.add_argument("--select", choices=["drc_omp", "drc", "drc_centered", "l1", "random"], default="drc_omp",
                    help="channel selection rule of the prune stage (see docs/compression.md)")
     p.add_argument("--prune-mode", choices=["official", "legacy"], default="official",
                    help="pruning settings: official (fresh crops every step, MSE weighted as in [0, 255], "

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from ..config import to_dict
 from ..data import SRDataset, level_targets
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..losses import DualRegressionLoss, intermediate_scales
 from ..models import atomic_torch_save, save_model
 from ..models.base import SRModel
@@ -45,7 +45,7 @@ Batch = dict[str, torch.Tensor]
 
 @dataclass(frozen=True)
 class PruneConfig:
-    select: str = "l1"  # selection rule: drc | drc_centered | drc_omp | l1 | random (edgesr.compression.select)
+    select: str = "drc_omp"  # selection rule: drc_omp | drc | drc_centered | l1 | random (the study: docs/compression.md)
     dual_weight: float = 0.1  # lambda (0: DRC without the dual term)
     # weight of the feature MSE. 255: the official balance. The official network works in [0, 255], where
     # MSE(feature) is 255^2 and the L1 terms 255x their [0, 1] values, i.e. the MSE weighs 255x more (legacy: 1)
@@ -301,7 +301,11 @@ def select_channels(model: SRModel, channels: Sequence[int], data: Sequence[str 
         return copy.deepcopy(model), static_keep(model, list(channels), cfg.select, cfg.seed)
     ref = copy.deepcopy(model).eval()
     net = copy.deepcopy(model).train()
-    ds = SRDataset(list(data), net.scale, cfg.lr_patch(net.scale), levels=intermediate_scales(net))
+    try:
+        ds = SRDataset(list(data), net.scale, cfg.lr_patch(net.scale), levels=intermediate_scales(net))
+    except DataError as e:  # the official HR patch 192 drops small images: name the pruning option
+        raise DataError(f"{e} (pruning crops: LR patch {cfg.lr_patch(net.scale)}; lower it with --prune-patch / "
+                        "PruneConfig.patch)") from None
     feed = _Data(ds, ref, cfg)
     pr = net.prunable()
     hooks = [_ConsumerMask(p.consumer) for p in pr]

@@ -44,7 +44,7 @@ def test_stages_one_by_one_via_cli(tmp_path, image_folder):
     src, _ = _model(tmp_path)
     out = tmp_path / "cli.pt"
     common = [str(src), "--ratio", "0.3", "--data", str(image_folder), "-o", str(out), "--search-steps", "2",
-              "--prune-batches", "1", "--reopt-steps", "1", "--finetune-steps", "2", "--batch", "2", "--patch", "12",
+              "--prune-batches", "1", "--prune-patch", "12", "--reopt-steps", "1", "--finetune-steps", "2", "--batch", "2", "--patch", "12",
               "--report-size", "32x32", "--latency-size", "16x16", "--no-progress"]
     assert main(["compress", *common, "--stage", "prune"]) == 2  # search has not run: an error, not a crash
     assert main(["compress", *common, "--stage", "search"]) == 0
@@ -78,12 +78,12 @@ def test_cli_selection_and_mode_options_reach_the_configs():
     base = ["m.pt", "--data", "d", "-o", "o.pt"]
     a = p.parse_args(base)
     cfg = _prune_config(a, progress=False)
-    assert cfg == PruneConfig(select="l1", progress=False) and a.search_mode == "official"
-    a = p.parse_args(base + ["--select", "drc_omp", "--prune-mode", "legacy", "--prune-batches", "3",
+    assert cfg == PruneConfig(select="drc_omp", progress=False) and a.search_mode == "official"
+    a = p.parse_args(base + ["--select", "l1", "--prune-mode", "legacy", "--prune-batches", "3",
                              "--feat-weight", "7", "--prune-patch", "20"])
     cfg = _prune_config(a, progress=False)
     assert (cfg.select, cfg.batches, cfg.feat_weight, cfg.patch, cfg.fresh, cfg.reopt_optim) == \
-        ("drc_omp", 3, 7.0, 20, False, "adam")
+        ("l1", 3, 7.0, 20, False, "adam")
     a = p.parse_args(base + ["--select", "drc", "--fixed-prune-batches", "--reopt-lr", "0.1"])
     cfg = _prune_config(a, progress=False)
     assert (cfg.fresh, cfg.reopt_lr, cfg.feat_weight, cfg.reopt_optim) == (False, 0.1, 255.0, "sgd")
