@@ -260,9 +260,37 @@ def report(a: argparse.Namespace) -> None:
                     print(f"| {ratio} | {ft} | {arm} | {base} | {s['mean']:+.3f} | [{s['lo']:+.3f}, {s['hi']:+.3f}] "
                           f"| {s['pos']}/{s['neg']} | {s['images_pos']}/{s['images_neg']} | {v} |")
     absolute = absolute_table(a, recs, stages)
+    if a.plot:
+        plot_curves(a, absolute, stages, Path(a.plot))
     meta = {k: v for k, v in vars(a).items() if k != "func"}
     (Path(a.work) / "report.json").write_text(json.dumps({"meta": meta, "rows": rows, "absolute": absolute},
                                                          indent=2, default=str))
+
+
+def plot_curves(a: argparse.Namespace, absolute: list[dict[str, Any]], stages: list[int], path: Path) -> None:
+    """Mean Y-PSNR (Set5, Set14, held-out: one panel each) of every arm vs fine-tune steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(SETS), figsize=(15, 4.6))
+    for ax, st in zip(axes, SETS):
+        for i, arm in enumerate(a.arms):
+            pts = [(r["ft"], r[st]) for r in absolute if r.get("arm") == arm and r["n"] and r["ratio"] == a.ratios[0]]
+            if pts:
+                ax.plot([max(f, 10) for f, _ in pts], [v for _, v in pts], marker="o", color=f"C{i % 10}",
+                        lw=2.2 if arm in ("drc_omp", "l1", "unpruned") else 1.0, label=arm)
+        ax.set_xscale("log")
+        ax.set_xticks([max(f, 10) for f in stages], [str(f) for f in stages])
+        ax.set_xlabel("fine-tune steps (0 = right after pruning)")
+        ax.set_ylabel(f"{st} Y-PSNR (dB), mean of {len(a.seeds)} references")
+        ax.set_title(f"edge_small x2, -{a.ratios[0]:.0%} FLOPs: {st}")
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
 
 
 def absolute_table(a: argparse.Namespace, recs: dict[str, Any], stages: list[int]) -> list[dict[str, Any]]:
@@ -332,6 +360,7 @@ def main() -> None:
     p.add_argument("--eval-limit", type=int, default=0, help="images per evaluation set (0 = all; smoke runs)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--report", action="store_true", help="only aggregate the finished results")
+    p.add_argument("--plot", help="with --report: write the PSNR-vs-fine-tune-steps curves here (.png)")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(a.threads)
