@@ -57,6 +57,10 @@ def main() -> None:
     ap.add_argument("--peers", default=str(ROOT.parent / "shared" / "peers" / "opencv-superres"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "model_card.json"))
     ap.add_argument("--budget", type=float, default=3.0, help="seconds of timing per model")
+    ap.add_argument("--int8", nargs="*", default=["edge_nano_x2", "edge_tiny_x2", "edge_base_x2"],
+                    help="bundled models that also get an INT8 row (Q/DQ, percentile calibration on BSDS200 "
+                         "crops; the default INT8 of edgesr export); none: no INT8 rows")
+    ap.add_argument("--int8-dir", default=str(ROOT / "runs" / "model_card_int8"), help="where the INT8 files go")
     a = ap.parse_args()
 
     import onnxruntime as ort
@@ -100,6 +104,12 @@ def main() -> None:
         frame = np.random.randint(0, 255, (out_hw[0] // s, -(-out_hw[1] // s), 3), np.uint8)
         add(name, "edgesr", s, up.run, count_params(model), count_flops(model, (360, 640)) / 1e9,
             lambda sess=sess, x=x: sess.run(None, {"input": x}), lambda up=up, f=frame: up.run(f))
+        if name in (a.int8 or []):
+            q = int8_model(WEIGHTS / f"{name}.onnx", Path(a.int8_dir), Path(a.data) / "train" / "BSDS200")
+            qs = ort.InferenceSession(str(q), providers=["CPUExecutionProvider"])
+            qup = edgesr.Upscaler(q, color="rgb")
+            add(f"{name} INT8", "edgesr_int8", s, qup.run, count_params(model), count_flops(model, (360, 640)) / 1e9,
+                lambda qs=qs, x=x: qs.run(None, {"input": x}), lambda up=qup, f=frame: up.run(f))
 
     if hasattr(cv2, "dnn_superres") and Path(a.peers).is_dir():
         for label, algo, s, pb in _peer_models(Path(a.peers)):
@@ -119,9 +129,23 @@ def main() -> None:
     Path(a.out).write_text(json.dumps(card, indent=2))
     (WEIGHTS / "card.json").write_text(json.dumps({r["name"]: r for r in rows if r["kind"] == "edgesr"}, indent=2))
     plot(rows, ROOT / "docs" / "img" / "models_psnr_gflops.png")
+    pareto(rows, ROOT / "docs" / "img" / "models_pareto_ms.png")
     md = Path(a.out).with_suffix(".md")
     md.write_text(markdown(rows))
     print(f"wrote {md} (the model card table for docs/models.md)")
+
+
+def int8_model(fp32: Path, out_dir: Path, calib: Path) -> Path:
+    """The INT8 file ``edgesr export onnx --int8`` makes by default (percentile, guarded), made once."""
+    from edgesr.calibration import quantize_onnx
+
+    out = out_dir / f"{fp32.stem}_int8.onnx"
+    if not out.is_file():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rep = quantize_onnx(fp32, out, calib, max_frames=32, size=(180, 320), cache_dir=out_dir / "cache")
+        print(json.dumps({"int8": str(out), "passed": rep.passed, "excluded": rep.excluded_nodes,
+                          "quality": rep.quality}, default=str))
+    return out
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -133,7 +157,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         for r in rows:
             if r["scale"] != s:
                 continue
-            ours = r["kind"] == "edgesr"
+            ours = r["kind"].startswith("edgesr")
             name = f"**{r['name']}** (ours)" if ours else r["name"]
             params = f"{r['params']:,}" if r.get("params") is not None else "—"
             gf = f"{r['gflops_360p']:.2f}" if r.get("gflops_360p") is not None else "—"
@@ -177,6 +201,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         for r in rows:
             if r["scale"] != s or r.get("gflops_360p") is None:
                 continue
+            if r["kind"] == "edgesr_int8":
+                continue  # same FLOPs as its FP32 row: shown in the Pareto plot instead
             style = {"edgesr": ("o", "C0"), "peer": ("s", "C1"), "reference": ("x", "k")}[r["kind"]]
             g = max(r["gflops_360p"], 0.05)
             ax.scatter(g, r["Set5_psnr"], marker=style[0], color=style[1], s=50)
@@ -191,6 +217,42 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_xlabel("GFLOPs per frame (log)")
         ax.set_ylabel("Set5 PSNR (dB)")
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def pareto(rows: list[dict[str, Any]], path: Path) -> None:
+    """x2 at 360p -> 720p: Y-PSNR (Set5, Set14) vs measured ms per frame (bare runtime), one run;
+    the upper-left frontier is what a deployment can pick from."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    styles = {"edgesr": ("o", "C0"), "edgesr_int8": ("^", "C2"), "peer": ("s", "C1"), "reference": ("x", "k")}
+    x2 = [r for r in rows if r["scale"] == 2 and "ms_720p_out" in r]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    for ax, st in zip(axes, ("Set5", "Set14")):
+        pts = sorted((max(r["ms_720p_out"], 0.1), r[f"{st}_psnr"]) for r in x2)
+        front, best = [], -1.0
+        for ms, v in pts:
+            if v > best:
+                front.append((ms, v))
+                best = v
+        ax.plot(*zip(*front), color="gray", lw=0.8, ls=":", label="Pareto frontier")
+        for r in x2:
+            m, c = styles[r["kind"]]
+            ms = max(r["ms_720p_out"], 0.1)
+            ax.scatter(ms, r[f"{st}_psnr"], marker=m, color=c, s=50)
+            ax.annotate(r["name"].replace(" (OpenCV)", ""), (ms, r[f"{st}_psnr"]), fontsize=7,
+                        xytext=(4, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("ms per frame, 640x360 -> 1280x720 (ONNX Runtime / OpenCV, this CPU; log)")
+        ax.set_ylabel(f"{st} Y-PSNR (dB)")
+        ax.set_title(f"x2 {st}: quality vs time (o FP32, ^ INT8, s OpenCV peers)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
