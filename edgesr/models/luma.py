@@ -20,6 +20,9 @@ _OFFSET = torch.tensor([16.0, 128.0, 128.0]) / 255.0
 class ColorTransform(nn.Module):
     """Fixed affine colour transform as a 1x1 conv (buffers: not trained, not pruned, saved)."""
 
+    weight: torch.Tensor
+    bias: torch.Tensor
+
     def __init__(self, inverse: bool) -> None:
         super().__init__()
         m, b = (torch.linalg.inv(_M), -torch.linalg.inv(_M) @ _OFFSET) if inverse else (_M, _OFFSET)
