@@ -170,6 +170,9 @@ def run_arm(a: argparse.Namespace, data: dict[str, Any], ref: Path, seed: int, r
     tag = f"s{seed}_r{ratio}_{arm}"
     pruned = Path(a.work) / f"s{seed}_r{ratio}" / rule / "prune" / "pruned.pt"
 
+    if kd:  # the base arm's pruned model (and its ft0 record) first, when only the _kd arm was asked for
+        run_arm(a, data, ref, seed, ratio, rule, channels, [0])
+
     def do_prune() -> dict[str, Any]:
         if kd:
             return {**unit(a, f"s{seed}_r{ratio}_{rule}_ft0", lambda: {}), "same_as": rule}

@@ -7,7 +7,7 @@ schedule and number of updates for every variant; only the lever differs.
   teacher_base  + output distillation from the bundled edge_base_x2 (L1, weight 1): does base teach tiny?
   luma          Y-only body (chroma bicubic), same widths: 9 % fewer deployed FLOPs than plain (6.70 vs 7.37
                 GFLOPs). Not n_feats 17 for exactly equal FLOPs (+2.4 %): an odd width trains 2.3x slower
-                per step in oneDNN here (measured: 5.2 vs 12.1 steps/s, 1 thread) and would deploy as slowly
+                per step in oneDNN here (measured: 5.2 vs 12.1 steps/s, 1 thread; deploy speed not measured)
   ecb / repvgg / sesr   re-parameterizable training forms (deploy as the plain net: same FLOPs)
 
 Per variant: Set5 / Set14 Y-PSNR (standard protocol), Set14 RGB PSNR (is the colour right?),
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import time
 from pathlib import Path
@@ -30,12 +29,8 @@ from typing import Any
 
 import torch
 
-from rep_study import steps_per_s  # noqa: E402  (sibling benchmark script)
+from rep_study import DATA, ROOT, SET5, SET14, check_data, steps_per_s  # sibling benchmark script
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("EDGESR_SHARED", ROOT.parent / "shared"))
-DATA = [SHARED / "data" / "train" / "T91", SHARED / "data" / "train" / "BSDS200"]
-SET5, SET14 = SHARED / "data" / "benchmark" / "Set5", SHARED / "data" / "benchmark" / "Set14"
 VARIANTS: dict[str, dict[str, Any]] = {
     "plain": {},
     "ema": {"ema": 0.999},
@@ -116,9 +111,7 @@ def main() -> None:
     p.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "lever_study.json"))
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    missing = [d for d in (*DATA, SET5, SET14) if not d.is_dir()]
-    if missing:
-        raise SystemExit(f"data not found: {missing[0]} (set EDGESR_SHARED to the folder holding data/)")
+    check_data()
     torch.set_num_threads(a.threads)
     out = Path(a.results)
     done = {r["variant"]: r for r in json.loads(out.read_text())["rows"]} if out.is_file() else {}

@@ -34,6 +34,13 @@ REPORT_HW = (360, 640)  # deployed FLOPs reported at a 360p input (x2 -> 720p)
 MODEL, SCALE, BATCH, PATCH, SEED = "edge_tiny", 2, 16, 48, 0
 
 
+def check_data() -> None:
+    """Exit with one line when the training or evaluation folders are missing."""
+    missing = [d for d in (*DATA, SET5, SET14) if not d.is_dir()]
+    if missing:
+        raise SystemExit(f"data not found: {missing[0]} (set EDGESR_SHARED to the folder holding data/)")
+
+
 def train_kind(a: argparse.Namespace, kind: str) -> Path:
     from edgesr.training import TrainConfig, train
 
@@ -116,9 +123,7 @@ def main() -> None:
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    missing = [d for d in (*DATA, SET5, SET14) if not d.is_dir()]
-    if missing:
-        raise SystemExit(f"data not found: {missing[0]} (set EDGESR_SHARED to the folder holding data/)")
+    check_data()
     torch.set_num_threads(a.threads)
     rows = []
     for kind in a.kinds:

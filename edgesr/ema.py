@@ -4,7 +4,9 @@
 warmed-up decay ``d_t = min(decay, (1 + t) / (10 + t))`` (TensorFlow's ``num_updates`` rule, also
 timm's): without it a run from scratch keeps ``decay**t`` of its random initial weights in the
 average (0.999^1500 = 22 % after 1,500 steps; measured: the average 2.3 dB below the trained
-weights). ``torch.optim.swa_utils.AveragedModel`` with one fused ``lerp`` over all parameters. Buffers are copied, not averaged (edgesr models have no running statistics).
+weights). ``torch.optim.swa_utils.AveragedModel`` with one fused ``lerp`` over all parameters;
+the update count lives on the host, so no device read per step. Buffers are copied, not averaged
+(edgesr models have no running statistics).
 The averaged copy is what training validates and saves (``model.pt``, ``best.pt``); its state,
 including the update count, goes into ``last.pt`` so a resumed run continues it bit-exactly.
 """
@@ -24,15 +26,6 @@ def warmup_decay(decay: float, t: int) -> float:
     return min(decay, (1.0 + t) / (10.0 + t))
 
 
-def _ema_fn(decay: float) -> Any:
-    @torch.no_grad()
-    def update(ema: list[torch.Tensor], cur: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
-        # n_averaged counts the initial copy: it is t at the t-th update
-        torch._foreach_lerp_(ema, cur, 1.0 - warmup_decay(decay, int(n_averaged)))
-
-    return update
-
-
 class ModelEMA:
     """The averaged copy of ``model``; call :meth:`update` after each optimizer step."""
 
@@ -40,10 +33,15 @@ class ModelEMA:
         if not 0.0 < decay < 1.0:
             raise ConfigError(f"ema decay must be in (0, 1) (e.g. 0.999), got {decay}")
         self.decay = decay
-        self.avg = AveragedModel(model, multi_avg_fn=_ema_fn(decay), use_buffers=False)
+        self._t = 0  # updates so far, kept on the host: the decay needs no device read per step
+        self.avg = AveragedModel(model, multi_avg_fn=self._lerp, use_buffers=False)
         self.avg.requires_grad_(False)
         self.avg.eval()
         self.avg.update_parameters(model)  # e_0: the starting weights (the first update copies)
+
+    def _lerp(self, ema: list[torch.Tensor] | tuple[torch.Tensor, ...], cur: list[torch.Tensor] | tuple[torch.Tensor, ...],
+              _n: torch.Tensor | int) -> None:
+        torch._foreach_lerp_(ema, cur, 1.0 - warmup_decay(self.decay, self._t))
 
     @property
     def module(self) -> SRModel:
@@ -56,6 +54,7 @@ class ModelEMA:
 
     @torch.no_grad()
     def update(self, model: SRModel) -> None:
+        self._t += 1
         self.avg.update_parameters(model)
 
     def state_dict(self) -> dict[str, Any]:
@@ -63,6 +62,7 @@ class ModelEMA:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.avg.load_state_dict(state)
+        self._t = self.updates
 
 
 __all__ = ["ModelEMA", "warmup_decay"]
