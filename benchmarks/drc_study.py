@@ -16,13 +16,17 @@ weights are refitted):
   drc_centered  items 1-2 + per-channel-centred scoring inputs
   drc_omp       items 1-2 + least-squares (OMP) greedy
   l1_uniform    stage 1 alone: L1 selection at uniform widths (the budget spent evenly, no search) vs l1
-                at the searched widths
+                at the searched widths; drc_omp_uniform the same for drc_omp (with ``--redistribute``
+                searches that may keep layers wider than uniform: ``--baselines drc_omp``)
+  drc_omp_l0    drc_omp with lambda = 0 in the pruning loss (the lambda question where the dual loss has
+                several levels: an x4 DRN, ``--model drn_s --scale 4 --model-kwargs '{"n_feats": 8}'``)
   l1_kd, drc_omp_kd   the l1 / drc_omp pruned models fine-tuned with output distillation (L1, weight 1)
                 from their unpruned reference (item 7: the criterion separated from distillation)
 
 Every pruned model is fine-tuned for each ``--ft-steps`` length (separate cosine runs, the same
 recipe and seed as its reference: paired), and evaluated per image on Set5, Set14 and the
-held-out images before and after. ``--report`` compares each arm with ``l1`` (and ``random``):
+held-out images before and after. ``--report`` compares each arm with ``l1`` (and ``random``;
+``--baselines`` names others):
 per reference the difference of the mean Y-PSNR (the mean of the three sets' means; each set
 also alone), then mean +- 95 % t-interval over references and sign counts (references, images).
 Verdict at the longest fine-tune: "no worse" if the lower bound > -0.05 dB, "worse" if the upper
@@ -49,9 +53,9 @@ import torch
 log = logging.getLogger("drc_study")
 
 SHARED = Path(os.environ.get("EDGESR_SHARED", "/work/shared")) / "data"
-ARMS = ("unpruned", "l1", "random", "drc", "drc_12", "drc_12_l0", "drc_centered", "drc_omp", "l1_kd", "drc_omp_kd", "l1_uniform")
+ARMS = ("unpruned", "l1", "random", "drc", "drc_12", "drc_12_l0", "drc_centered", "drc_omp", "l1_kd", "drc_omp_kd",
+        "l1_uniform", "drc_omp_uniform", "drc_omp_l0")
 SETS = ("set5", "set14", "holdout")
-BASELINES = ("l1", "random")
 NO_WORSE = -0.05  # dB
 
 
@@ -106,7 +110,8 @@ def train_run(a: argparse.Namespace, data: dict[str, Any], out: Path, steps: int
 
     if (out / "model.pt").is_file():
         return out / "model.pt"
-    cfg = TrainConfig(model=model, scale=a.scale, data=tuple(data["train"]), out=str(out), steps=steps,
+    kwargs = json.loads(a.model_kwargs) if model == a.model else {}  # a path (fine-tune) carries its arch
+    cfg = TrainConfig(model=model, model_kwargs=kwargs, scale=a.scale, data=tuple(data["train"]), out=str(out), steps=steps,
                       batch=a.batch, patch=a.patch, lr=lr, schedule="cosine", dual_weight=0.1, seed=seed,
                       ckpt_every=max(1, min(200, steps)), val_every=10**9, threads=a.threads, progress=False,
                       teacher=teacher, teacher_weight=1.0, distill="output")
@@ -114,7 +119,10 @@ def train_run(a: argparse.Namespace, data: dict[str, Any], out: Path, steps: int
 
 
 def reference(a: argparse.Namespace, data: dict[str, Any], seed: int) -> Path:
-    path = train_run(a, data, Path(a.work) / f"ref_s{seed}", a.ref_steps, seed, a.ref_lr, a.model)
+    """The seed's reference; ``--reference``: one given model for every seed (the seed then varies the
+    search, the pruning crops and the fine-tunes, not the reference)."""
+    path = Path(a.reference) if a.reference else train_run(a, data, Path(a.work) / f"ref_s{seed}", a.ref_steps, seed,
+                                                           a.ref_lr, a.model)
     unit(a, f"s{seed}_ref_eval", lambda: {"psnr": evaluate_all(path, data)})
     return path
 
@@ -128,7 +136,7 @@ def channels_for(a: argparse.Namespace, data: dict[str, Any], ref: Path, seed: i
 
     m = load_model(ref)
     cfg = SearchConfig(ratio=ratio, budget="flops", mode="official", steps=max(1, a.search_steps),
-                       patch=a.patch, seed=seed, progress=False)
+                       patch=a.patch, seed=seed, progress=False, redistribute=a.redistribute and not uniform)
 
     def run() -> dict[str, Any]:
         if uniform or a.search_steps == 0:  # no search: the widest (uniform) candidates, fitted to the budget
@@ -153,10 +161,10 @@ def arm_config(a: argparse.Namespace, arm: str, seed: int) -> Any:
     knobs = {k: v for k, v in (("batches", a.prune_batches), ("reopt_steps", a.reopt_steps),
                                ("batch", a.prune_batch), ("patch", a.prune_patch)) if v is not None}
     arm = arm.removesuffix("_kd").removesuffix("_uniform")
-    select = {"l1": "l1", "random": "random", "drc_12": "drc", "drc_12_l0": "drc", "drc_centered": "drc_centered",
-              "drc_omp": "drc_omp"}[arm]
-    return PruneConfig(select=select, dual_weight=0.0 if arm == "drc_12_l0" else 0.1, seed=seed, progress=False,
-                       **knobs)
+    lam0 = arm.endswith("_l0")
+    select = {"l1": "l1", "random": "random", "drc_12": "drc", "drc_centered": "drc_centered",
+              "drc_omp": "drc_omp"}[arm.removesuffix("_l0")]
+    return PruneConfig(select=select, dual_weight=0.0 if lam0 else 0.1, seed=seed, progress=False, **knobs)
 
 
 def run_arm(a: argparse.Namespace, data: dict[str, Any], ref: Path, seed: int, ratio: float, arm: str,
@@ -251,7 +259,7 @@ def report(a: argparse.Namespace) -> None:
     for ratio in a.ratios:
         for ft in stages:
             for arm in a.arms:
-                for base in BASELINES:
+                for base in a.baselines:
                     if arm == base or base not in a.arms:
                         continue
                     c = compare(recs, a.seeds, ratio, arm, base, ft)
@@ -288,7 +296,7 @@ def plot_curves(a: argparse.Namespace, absolute: list[dict[str, Any]], stages: l
         ax.set_xticks([max(f, 10) for f in stages], [str(f) for f in stages])
         ax.set_xlabel("fine-tune steps (0 = right after pruning)")
         ax.set_ylabel(f"{st} Y-PSNR (dB), mean of {len(a.seeds)} references")
-        ax.set_title(f"edge_small x2, -{a.ratios[0]:.0%} FLOPs: {st}")
+        ax.set_title(f"{a.model} x{a.scale}, -{a.ratios[0]:.0%} FLOPs: {st}")
         ax.grid(alpha=0.3)
     axes[-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -332,7 +340,7 @@ def run_study(a: argparse.Namespace) -> None:
                 for seed in a.seeds:
                     if arm == "unpruned":
                         run_unpruned(a, data, refs[seed], seed, ratio, ft)
-                    elif arm == "l1_uniform":  # stage 1 alone: uniform widths vs the searched ones, both L1
+                    elif arm.endswith("_uniform"):  # stage 1 alone: uniform widths vs the searched ones
                         ch = channels_for(a, data, refs[seed], seed, ratio, uniform=True)
                         run_arm(a, data, refs[seed], seed, ratio, arm, ch, [ft])
                     else:
@@ -344,10 +352,15 @@ def main() -> None:
     p.add_argument("--work", default="runs/drc_study")
     p.add_argument("--model", default="edge_small")
     p.add_argument("--scale", type=int, default=2)
+    p.add_argument("--model-kwargs", default="{}", help='JSON config overrides of the references, e.g. \'{"n_feats": 8}\'')
+    p.add_argument("--redistribute", action="store_true",
+                   help="search over full-width candidates too (SearchConfig.redistribute): stage 1 can move width")
+    p.add_argument("--baselines", nargs="+", default=["l1", "random"], choices=ARMS, help="arms every arm is compared with")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--ratios", type=float, nargs="+", default=[0.3, 0.5], help="fractions of the FLOPs removed")
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     p.add_argument("--ref-steps", type=int, default=4000)
+    p.add_argument("--reference", help="a trained model used as the reference of every seed (no reference training)")
     p.add_argument("--ft-steps", type=int, nargs="+", default=[100, 1000])
     p.add_argument("--search-steps", type=int, default=100, help="0: widest candidates fitted to the budget")
     p.add_argument("--batch", type=int, default=16, help="reference / fine-tune batch")
