@@ -279,26 +279,27 @@ def report(a: argparse.Namespace) -> None:
 
 
 def plot_curves(a: argparse.Namespace, absolute: list[dict[str, Any]], stages: list[int], path: Path) -> None:
-    """Mean Y-PSNR (Set5, Set14, held-out: one panel each) of every arm vs fine-tune steps."""
+    """Mean Y-PSNR (Set5, Set14, held-out: one panel each; one row per FLOPs cut) of every arm vs fine-tune steps."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(SETS), figsize=(15, 4.6))
-    for ax, st in zip(axes, SETS):
-        for i, arm in enumerate(a.arms):
-            pts = [(r["ft"], r[st]) for r in absolute if r.get("arm") == arm and r["n"] and r["ratio"] == a.ratios[0]]
-            if pts:
-                ax.plot([max(f, 10) for f, _ in pts], [v for _, v in pts], marker="o", color=f"C{i % 10}",
-                        lw=2.2 if arm in ("drc_omp", "l1", "unpruned") else 1.0, label=arm)
-        ax.set_xscale("log")
-        ax.set_xticks([max(f, 10) for f in stages], [str(f) for f in stages])
-        ax.set_xlabel("fine-tune steps (0 = right after pruning)")
-        ax.set_ylabel(f"{st} Y-PSNR (dB), mean of {len(a.seeds)} references")
-        ax.set_title(f"{a.model} x{a.scale}, -{a.ratios[0]:.0%} FLOPs: {st}")
-        ax.grid(alpha=0.3)
-    axes[-1].legend(fontsize=7, loc="lower right")
+    fig, grid = plt.subplots(len(a.ratios), len(SETS), figsize=(15, 4.6 * len(a.ratios)), squeeze=False)
+    for ratio, axes in zip(a.ratios, grid):
+        for ax, st in zip(axes, SETS):
+            for i, arm in enumerate(a.arms):
+                pts = [(r["ft"], r[st]) for r in absolute if r.get("arm") == arm and r["n"] and r["ratio"] == ratio]
+                if pts:
+                    ax.plot([max(f, 10) for f, _ in pts], [v for _, v in pts], marker="o", color=plt.get_cmap("tab20")(i % 20),
+                            lw=2.2 if arm in ("drc_omp", "l1", "unpruned") else 1.0, label=arm)
+            ax.set_xscale("log")
+            ax.set_xticks([max(f, 10) for f in stages], [str(f) for f in stages])
+            ax.set_xlabel("fine-tune steps (0 = right after pruning)")
+            ax.set_ylabel(f"{st} Y-PSNR (dB), mean of {len(a.seeds)} references")
+            ax.set_title(f"{a.model} x{a.scale}, -{ratio:.0%} FLOPs: {st}")
+            ax.grid(alpha=0.3)
+        axes[-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
