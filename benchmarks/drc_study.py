@@ -111,8 +111,8 @@ def train_run(a: argparse.Namespace, data: dict[str, Any], out: Path, steps: int
     if (out / "model.pt").is_file():
         return out / "model.pt"
     kwargs = json.loads(a.model_kwargs) if model == a.model else {}  # a path (fine-tune) carries its arch
-    cfg = TrainConfig(model=model, model_kwargs=kwargs, scale=a.scale, data=tuple(data["train"]), out=str(out), steps=steps,
-                      batch=a.batch, patch=a.patch, lr=lr, schedule="cosine", dual_weight=0.1, seed=seed,
+    cfg = TrainConfig(model=model, model_kwargs=kwargs, scale=a.scale, data=tuple(data["train"]), out=str(out),
+                      steps=steps, batch=a.batch, patch=a.patch, lr=lr, schedule="cosine", dual_weight=0.1, seed=seed,
                       ckpt_every=max(1, min(200, steps)), val_every=10**9, threads=a.threads, progress=False,
                       teacher=teacher, teacher_weight=1.0, distill="output")
     return train(cfg, resume=(out / "last.pt").is_file())
@@ -291,8 +291,8 @@ def plot_curves(a: argparse.Namespace, absolute: list[dict[str, Any]], stages: l
             for i, arm in enumerate(a.arms):
                 pts = [(r["ft"], r[st]) for r in absolute if r.get("arm") == arm and r["n"] and r["ratio"] == ratio]
                 if pts:
-                    ax.plot([max(f, 10) for f, _ in pts], [v for _, v in pts], marker="o", color=plt.get_cmap("tab20")(i % 20),
-                            lw=2.2 if arm in ("drc_omp", "l1", "unpruned") else 1.0, label=arm)
+                    ax.plot([max(f, 10) for f, _ in pts], [v for _, v in pts], marker="o",
+                            color=plt.get_cmap("tab20")(i % 20), lw=2.2 if arm in ("drc_omp", "l1", "unpruned") else 1.0, label=arm)
             ax.set_xscale("log")
             ax.set_xticks([max(f, 10) for f in stages], [str(f) for f in stages])
             ax.set_xlabel("fine-tune steps (0 = right after pruning)")
@@ -353,10 +353,12 @@ def main() -> None:
     p.add_argument("--work", default="runs/drc_study")
     p.add_argument("--model", default="edge_small")
     p.add_argument("--scale", type=int, default=2)
-    p.add_argument("--model-kwargs", default="{}", help='JSON config overrides of the references, e.g. \'{"n_feats": 8}\'')
+    p.add_argument("--model-kwargs", default="{}",
+                   help='JSON config overrides of the references, e.g. \'{"n_feats": 8}\'')
     p.add_argument("--redistribute", action="store_true",
                    help="search over full-width candidates too (SearchConfig.redistribute): stage 1 can move width")
-    p.add_argument("--baselines", nargs="+", default=["l1", "random"], choices=ARMS, help="arms every arm is compared with")
+    p.add_argument("--baselines", nargs="+", default=["l1", "random"], choices=ARMS,
+                   help="arms every arm is compared with")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--ratios", type=float, nargs="+", default=[0.3, 0.5], help="fractions of the FLOPs removed")
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
