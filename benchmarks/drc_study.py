@@ -136,7 +136,8 @@ def channels_for(a: argparse.Namespace, data: dict[str, Any], ref: Path, seed: i
 
     m = load_model(ref)
     cfg = SearchConfig(ratio=ratio, budget="flops", mode="official", steps=max(1, a.search_steps),
-                       patch=a.patch, seed=seed, progress=False, redistribute=a.redistribute and not uniform)
+                       patch=a.patch, seed=seed, progress=False, redistribute=a.redistribute and not uniform,
+                       a_lr=a.search_a_lr)
 
     def run() -> dict[str, Any]:
         if uniform or a.search_steps == 0:  # no search: the widest (uniform) candidates, fitted to the budget
@@ -357,6 +358,7 @@ def main() -> None:
                    help='JSON config overrides of the references, e.g. \'{"n_feats": 8}\'')
     p.add_argument("--redistribute", action="store_true",
                    help="search over full-width candidates too (SearchConfig.redistribute): stage 1 can move width")
+    p.add_argument("--search-a-lr", type=float, help="Adam lr of the search's architecture weights (official 3e-4)")
     p.add_argument("--baselines", nargs="+", default=["l1", "random"], choices=ARMS,
                    help="arms every arm is compared with")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
