@@ -77,8 +77,10 @@ def prepare_data(a: argparse.Namespace) -> dict[str, Any]:
         d.mkdir(parents=True, exist_ok=True)
         for f in files:
             link = d / f.name
-            if not link.exists():
+            try:  # two study processes may link the same files at once
                 link.symlink_to(f.resolve())
+            except FileExistsError:
+                pass
     return {"train": [str(SHARED / "train" / "T91"), str(root / "train_bsds")],
             "eval": {s: str(root / s) for s in SETS}}
 
