@@ -125,7 +125,9 @@ def reference(a: argparse.Namespace, data: dict[str, Any], seed: int) -> Path:
     search, the pruning crops and the fine-tunes, not the reference)."""
     path = Path(a.reference) if a.reference else train_run(a, data, Path(a.work) / f"ref_s{seed}", a.ref_steps, seed,
                                                            a.ref_lr, a.model)
-    unit(a, f"s{seed}_ref_eval", lambda: {"psnr": evaluate_all(path, data)})
+    ev = unit(a, "ref_eval" if a.reference else f"s{seed}_ref_eval", lambda: {"psnr": evaluate_all(path, data)})
+    if a.reference:  # one model for every seed: evaluated once, recorded under each seed for the report
+        unit(a, f"s{seed}_ref_eval", lambda: {"psnr": ev["psnr"]})
     return path
 
 
@@ -294,8 +296,9 @@ def plot_curves(a: argparse.Namespace, absolute: list[dict[str, Any]], stages: l
             for i, arm in enumerate(a.arms):
                 pts = [(r["ft"], r[st]) for r in absolute if r.get("arm") == arm and r["n"] and r["ratio"] == ratio]
                 if pts:
+                    wide = arm in ("drc_omp", "l1", "unpruned")
                     ax.plot([max(f, 10) for f, _ in pts], [v for _, v in pts], marker="o",
-                            color=plt.get_cmap("tab20")(i % 20), lw=2.2 if arm in ("drc_omp", "l1", "unpruned") else 1.0, label=arm)
+                            color=plt.get_cmap("tab20")(i % 20), lw=2.2 if wide else 1.0, label=arm)
             ax.set_xscale("log")
             ax.set_xticks([max(f, 10) for f in stages], [str(f) for f in stages])
             ax.set_xlabel("fine-tune steps (0 = right after pruning)")
