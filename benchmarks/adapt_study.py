@@ -1,6 +1,6 @@
 """Adaptation study (issue 16): ``edgesr.adapt`` on the LR of each held-out protocol, scored against the HR.
 
-For each protocol of ``edgesr.degrade.held_out_protocols()`` (on Set14 HR, never trained on, mod-cropped
+For each protocol of ``edgesr.data.degrade.held_out_protocols()`` (on Set14 HR, never trained on, mod-cropped
 to the scale): make the LR of every image and write it as PNG to ``WORK/<protocol>/lr/``; adapt each
 ``--model`` with ``edgesr.adapt`` on that LR folder alone (no HR: the HR is only used to score), mixed
 with paired batches of the ``--data`` HR folders; then score bicubic, the base model, the adapted model
@@ -145,7 +145,7 @@ class Variant:
 def holdout_share(n: int) -> float:
     """adapt's default 0.2 (every 5th frame) when it holds out one at least; else the last frame of 3..4,
     and none of 2 (adapt needs 2 training frames and, with a share > 0, one held out)."""
-    from edgesr.adapt import held_out
+    from edgesr.adaptation import held_out
 
     if sum(held_out(n, 0.2)) >= 1:
         return 0.2
@@ -156,7 +156,7 @@ def run_adapt(model: str, lr_dir: Path, lrs: list[np.ndarray], images: list[Imag
               a: argparse.Namespace, base_scores: dict[str, Any]) -> dict[str, Any]:
     """Adapt ``model`` to ``lr_dir`` with the settings of ``v`` (skipped if done, resumed if interrupted),
     and score the result on every LR/HR pair."""
-    from edgesr.adapt import adapt  # what edgesr.adapt(...) calls
+    from edgesr.adaptation import adapt  # what edgesr.adapt(...) calls
 
     hold = holdout_share(v.frames)
     cfg = {"data": list(v.data), "ratio": v.ratio, "steps": v.steps, "dual_weight": v.dual_weight,
@@ -215,7 +215,7 @@ def ablation_variants(default: Variant, n_images: int, steps_list: list[int]) ->
     skipped, and why."""
     from dataclasses import replace
 
-    from edgesr.adapt import AdaptConfig
+    from edgesr.adaptation import AdaptConfig
     from edgesr.errors import ConfigError
 
     out: list[Variant] = [default]
@@ -300,7 +300,7 @@ def ablation_table(abl: dict[str, Any]) -> str:
 
 # -------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
-    from edgesr.adapt import AdaptConfig
+    from edgesr.adaptation import AdaptConfig
 
     dflt = AdaptConfig()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -333,9 +333,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from edgesr.degrade import held_out_protocols
+    from edgesr.data.degrade import held_out_protocols
     from edgesr.errors import ConfigError
-    from edgesr.imresize import imresize
+    from edgesr.data.bicubic import imresize
 
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()

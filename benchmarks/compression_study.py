@@ -27,7 +27,7 @@ REPORT_HW = (360, 640)
 
 
 def psnrs(model: torch.nn.Module) -> dict[str, float]:
-    from edgesr.evaluate import evaluate
+    from edgesr.evaluation import evaluate
 
     return {"set5": evaluate(model, SET5).psnr, "set14": evaluate(model, SET14).psnr}
 

@@ -86,7 +86,7 @@ def prepare_data(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def evaluate_all(model_path: Path, data: dict[str, Any]) -> dict[str, dict[str, float]]:
-    from edgesr.evaluate import evaluate
+    from edgesr.evaluation import evaluate
     from edgesr.models import load_model
 
     m = load_model(model_path)

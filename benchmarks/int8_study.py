@@ -263,7 +263,7 @@ def main() -> None:
     from edgesr.calibration.quantize import io_layers
     from edgesr.export.onnx import export_onnx
 
-    from edgesr.evaluate import evaluate
+    from edgesr.evaluation import evaluate
 
     data = load_calibration(a.calib, crop=a.crop, max_frames=a.max_frames)
     results: dict[str, Any] = {"cpu": platform.processor() or platform.machine(), "calib": a.calib,

@@ -55,7 +55,7 @@ def train_variant(a: argparse.Namespace, name: str) -> Path:
 def rgb_psnr(model: torch.nn.Module, data: Path, scale: int = 2) -> float:
     """Mean PSNR over R, G and B (shave = scale): catches colour errors the Y protocol cannot see."""
     from edgesr.data import imresize, list_images, modcrop, read_rgb
-    from edgesr.evaluate import torch_upscale_fn
+    from edgesr.evaluation import torch_upscale_fn
     from edgesr.metrics import psnr
 
     fn = torch_upscale_fn(model)
@@ -73,7 +73,7 @@ def final_loss(log: Path) -> float:
 
 
 def evaluate_variant(a: argparse.Namespace, name: str, final: Path) -> dict[str, Any]:
-    from edgesr.evaluate import evaluate
+    from edgesr.evaluation import evaluate
     from edgesr.models import count_flops, count_params, load_model
 
     m = load_model(final)

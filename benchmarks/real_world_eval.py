@@ -1,6 +1,6 @@
-"""Real-world evaluation: the held-out degradations of edgesr.degrade on Set14 HR.
+"""Real-world evaluation: the held-out degradations of edgesr.data.degrade on Set14 HR.
 
-For each protocol of ``edgesr.degrade.held_out_protocols()`` (and, as a reference, the clean
+For each protocol of ``edgesr.data.degrade.held_out_protocols()`` (and, as a reference, the clean
 MATLAB-bicubic LR of the standard protocol), make the LR of every HR image (mod-cropped to the
 scale), super-resolve it with bicubic and with each ``--models`` entry (through edgesr.Upscaler,
 RGB), and score PSNR / SSIM on the BT.601 Y channel with a ``scale``-pixel shave, as
@@ -43,9 +43,9 @@ def _load_images(data: Path, scale: int, limit: int | None) -> list[tuple[str, n
 
 
 def _protocols(names: list[str] | None) -> dict[str, tuple[str, Callable[[np.ndarray, int], np.ndarray]]]:
-    from edgesr.degrade import held_out_protocols
+    from edgesr.data.degrade import held_out_protocols
     from edgesr.errors import ConfigError
-    from edgesr.imresize import imresize
+    from edgesr.data.bicubic import imresize
 
     protos: dict[str, tuple[str, Callable[[np.ndarray, int], np.ndarray]]] = {
         "clean": ("reference: MATLAB bicubic only (the standard protocol)", lambda hr, s: imresize(hr, 1.0 / s))}
@@ -60,7 +60,7 @@ def _protocols(names: list[str] | None) -> dict[str, tuple[str, Callable[[np.nda
 
 def _methods(models: list[str], scale: int) -> tuple[dict[str, UpscaleFn], list[Any]]:
     from edgesr import Upscaler
-    from edgesr.imresize import imresize
+    from edgesr.data.bicubic import imresize
 
     fns: dict[str, UpscaleFn] = {"bicubic": lambda lr: imresize(lr, scale)}
     opened = []

@@ -77,7 +77,7 @@ def collapse_error(run: Path, deployed: torch.nn.Module) -> float:
 
 
 def evaluate_kind(a: argparse.Namespace, kind: str, final: Path) -> dict[str, Any]:
-    from edgesr.evaluate import evaluate
+    from edgesr.evaluation import evaluate
     from edgesr.models import count_flops, count_params, create_model, load_model
     from edgesr.models.rep import is_rep
 

@@ -245,7 +245,7 @@ def _prepare(rgb: np.ndarray, name: str, size: tuple[int, int] | None, crop: tup
     import cv2
 
     from edgesr.data import modcrop
-    from edgesr.imresize import imresize
+    from edgesr.data.bicubic import imresize
 
     s = hr_scale or 1
     if size is not None:  # deployment resolution (LR) -> HR working size when degrading

@@ -73,7 +73,7 @@ def measure_quality(fp32: Callable[[np.ndarray], np.ndarray], int8: Callable[[np
                     held_out: CalibrationSet, scale: int) -> Quality:
     """Compare two upscalers (NCHW float -> NCHW float) on held-out frames; see the module doc."""
     from edgesr.data import modcrop
-    from edgesr.imresize import imresize
+    from edgesr.data.bicubic import imresize
 
     pv, d32, d8, g32, g8 = [], [], [], [], []
     source = "references" if all(r is not None for r in held_out.references) else "self"

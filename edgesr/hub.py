@@ -2,7 +2,7 @@
 
 Names are ``edge_{kind}_x{scale}[_{variant}]`` with kind ``nano`` (real-time: x2 360p->720p at 25+ fps
 on 2 CPU cores), ``tiny`` (the default) or ``base`` (the quality class, meant for GPUs and Jetson),
-and variant ``real`` for models trained on camera/codec degradations (``edgesr.degrade``, preset
+and variant ``real`` for models trained on camera/codec degradations (``edgesr.data.degrade``, preset
 "real": for camera and compressed-video input); each has a ``.pt`` checkpoint (arch + weights) and an
 ``.onnx`` export beside it. ``docs/models.md`` is the model card.
 """

@@ -7,7 +7,7 @@ from typing import Mapping
 import torch
 import torch.nn.functional as F
 
-from .imresize import imresize
+from .data.bicubic import imresize
 from .models.base import SRModel
 
 

@@ -37,7 +37,7 @@ from . import train_mix as tm
 from . import train_state as ts
 from .config import from_dict, to_dict
 from .data import SRDataset, level_targets
-from .degrade import DegradeConfig
+from .data.degrade import DegradeConfig
 from .distill import MODES as DISTILL_MODES, Distiller, load_teacher
 from .ema import ModelEMA
 from .errors import ConfigError, EdgeSRError, ModelFormatError
@@ -82,7 +82,7 @@ class TrainConfig:
     teacher_weight: float = 1.0
     distill: str = "output"  # output (L1 on SR outputs) | feature (MSE on the body output): edgesr.distill
     workers: int = 0  # data-loading processes (0: load in the training process); same batches either way
-    degrade: str | None = None  # LR of the paired data: a preset (real, bicubic) or JSON file (edgesr.degrade)
+    degrade: str | None = None  # LR of the paired data: a preset (real, bicubic) or JSON file (edgesr.data.degrade)
     unpaired_ratio: float = 1.0  # unpaired batches per paired batch (1.0 alternates): edgesr.train_mix
 
     def __post_init__(self) -> None:
@@ -402,7 +402,7 @@ def _validate(cfg: TrainConfig, model: SRModel, out: Path, rs: _RunState, env: _
     """Validation PSNR when due (rank 0); a new best is saved as best.pt."""
     if not cfg.val_data or env.rank != 0 or not (rs.step % cfg.val_every == 0 or rs.step == cfg.steps):
         return None
-    from .evaluate import evaluate
+    from .evaluation import evaluate
 
     r = evaluate(model, cfg.val_data, name=model.name)
     log.info("step %d: val PSNR %.3f dB (bicubic %.3f)", rs.step, r.psnr, r.bicubic_psnr)

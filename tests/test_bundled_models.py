@@ -6,7 +6,7 @@ import pytest
 import edgesr
 from edgesr.data import modcrop
 from edgesr.hub import WEIGHTS, bundled_model, bundled_models, parse_bundled_name
-from edgesr.imresize import imresize
+from edgesr.data.bicubic import imresize
 from edgesr.metrics import psnr
 
 NAMES = bundled_models()
@@ -23,7 +23,7 @@ def test_bundled_model_beats_bicubic_on_real_photos(name, tmp_path):
     (held-out protocol (a): blur sigma 1.2 + bicubic + JPEG 50), where they must still gain."""
     from skimage import data
 
-    from edgesr.degrade import held_out_protocols
+    from edgesr.data.degrade import held_out_protocols
 
     kind, s, variant = parse_bundled_name(name)
     model = edgesr.load_model(WEIGHTS / f"{name}.pt")

@@ -5,7 +5,7 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from edgesr.adapt import AdaptConfig as D  # the defaults live in one place
+    from edgesr.adaptation import AdaptConfig as D  # the defaults live in one place
 
     p.add_argument("model", help="model to adapt: a .pt (with its dual network) or a bundled name (edge_tiny_x2)")
     p.add_argument("--frames", required=True, metavar="SRC",
@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from edgesr.adapt import adapt
+    from edgesr.adaptation import adapt
 
     report = adapt(a.model, a.frames, a.output, resume=a.resume, overwrite=a.overwrite, data=tuple(a.data),
                    ratio=a.ratio, degrade=a.degrade, steps=a.steps, lr=a.lr, dual_weight=a.dual_weight, patch=a.patch,

@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(a: argparse.Namespace) -> int:
     from edgesr.errors import ConfigError
-    from edgesr.evaluate import bicubic_fn, evaluate
+    from edgesr.evaluation import bicubic_fn, evaluate
 
     if a.model == "bicubic":
         if not a.scale:

@@ -56,7 +56,7 @@ def test_cli_eval_json_and_errors(tmp_path, image_folder, capsys):
 def test_eval_handles_grayscale(tmp_path, small_photo):
     import cv2
 
-    from edgesr.evaluate import bicubic_fn, evaluate
+    from edgesr.evaluation import bicubic_fn, evaluate
 
     (tmp_path / "g").mkdir()
     cv2.imwrite(str(tmp_path / "g" / "gray.png"), small_photo.mean(2).astype("uint8"))

@@ -9,7 +9,7 @@ import torch
 import edgesr.training as T
 from edgesr.cli import main
 from edgesr.errors import ConfigError
-from edgesr.imresize import imresize
+from edgesr.data.bicubic import imresize
 from edgesr.train_mix import StreamMix, position_after
 from edgesr.training import TrainConfig, train
 

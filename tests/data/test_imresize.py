@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgesr.imresize import imresize, resize_matrix
+from edgesr.data.bicubic import imresize, resize_matrix
 
 
 def test_upscale_follows_matlab_coordinates():
@@ -53,7 +53,7 @@ def test_torch_matches_numpy():
 @pytest.mark.parametrize("scale,ref", [(2, 33.66), (3, 30.39), (4, 28.42)])
 def test_set5_bicubic_reference(set5, scale, ref):
     """The documented MATLAB bicubic figures on Set5 (Y channel, shave = scale)."""
-    from edgesr.evaluate import bicubic_fn, evaluate
+    from edgesr.evaluation import bicubic_fn, evaluate
 
     r = evaluate(bicubic_fn(scale), set5, scale)
     assert abs(r.psnr - ref) <= 0.02, r.psnr

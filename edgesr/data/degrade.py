@@ -36,9 +36,9 @@ from typing import Any, Callable, Mapping
 import cv2
 import numpy as np
 
-from .config import from_dict
-from .errors import ConfigError, InputError
-from .imresize import imresize
+from ..config import from_dict
+from ..errors import ConfigError, InputError
+from .bicubic import imresize
 
 log = logging.getLogger(__name__)
 

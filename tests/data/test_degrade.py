@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from edgesr.data import SRDataset
-from edgesr.degrade import (BlurConfig, DegradeConfig, H264Config, JpegConfig, NoiseConfig, ResizeConfig, degrade,
+from edgesr.data.degrade import (BlurConfig, DegradeConfig, H264Config, JpegConfig, NoiseConfig, ResizeConfig, degrade,
                             gaussian_kernel, held_out_protocols)
 from edgesr.errors import ConfigError, InputError
-from edgesr.imresize import imresize
+from edgesr.data.bicubic import imresize
 from edgesr.metrics import psnr
 
 ALL_ON = DegradeConfig(blur=BlurConfig(prob=1.0, aniso_prob=0.5), resize=ResizeConfig(("bicubic", "area")),

@@ -16,7 +16,7 @@ import torch
 
 from .data import list_images, modcrop, read_rgb, to_tensor, to_uint8
 from .errors import ConfigError, DataError
-from .imresize import imresize
+from .data.bicubic import imresize
 from .metrics import psnr, ssim, ssim_min_size
 
 log = logging.getLogger(__name__)

@@ -27,9 +27,9 @@ import cv2
 import numpy as np
 import torch
 
-from .data import read_rgb, to_tensor, to_uint8
-from .imresize import imresize
-from .metrics import psnr, rgb_to_y
+from ..data import read_rgb, to_tensor, to_uint8
+from ..data.bicubic import imresize
+from ..metrics import psnr, rgb_to_y
 
 log = logging.getLogger(__name__)
 

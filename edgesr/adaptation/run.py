@@ -32,9 +32,7 @@ import logging
 import math
 import os
 import shutil
-import sys
 import time
-import types
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -42,13 +40,13 @@ from typing import Any
 
 import numpy as np
 
-from .adapt_metrics import Comparison, FrameMetrics, frame_metrics
-from .adapt_frames import iter_frames
-from .capture import source_kind
-from .config import from_dict, to_dict
-from .data import write_image
-from .errors import ConfigError, DataError
-from .fileio import atomic_write_text
+from .metrics import Comparison, FrameMetrics, frame_metrics
+from .frames import iter_frames
+from ..capture import source_kind
+from ..config import from_dict, to_dict
+from ..data import write_image
+from ..errors import ConfigError, DataError
+from ..fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +181,7 @@ def adapt(model: Any, frames: str | int | os.PathLike[str], out: str | os.PathLi
         raise
     base, name = _base_model(model, paths, cfg, resume)
     before = _before(paths, base, fs, cfg.progress)
-    from .models import load_model, save_model
+    from ..models import load_model, save_model
 
     adapted = load_model(_fine_tune(paths, base.scale, cfg, resume))
     after = {k: frame_metrics(adapted, v, f"after ({k})", cfg.progress) for k, v in _sets(fs).items()}
@@ -216,7 +214,7 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def _check_destinations(frames: Any, kind: str, paths: _Paths, overwrite: bool) -> None:
     """The outputs never replace the source, never land inside it, and replace earlier outputs only with ``overwrite``."""
-    from .overwrite import check_output_file
+    from ..overwrite import check_output_file
 
     src = Path(os.fspath(frames)) if kind in ("folder", "image", "video") else None
     if src is not None:
@@ -349,9 +347,9 @@ def _sets(fs: _FrameSet) -> dict[str, list[Path]]:
 def _base_model(model: Any, paths: _Paths, cfg: AdaptConfig, resume: bool) -> tuple[Any, str]:
     """The starting model, and its name; saved once as ``base.pt`` (what the training run starts from),
     its dual fitted first (:func:`fit_dual`) when the file has none."""
-    from .hub import bundled_model_by_name, is_bundled_name
-    from .models import load_model, read_checkpoint, save_model
-    from .models.base import SRModel
+    from ..hub import bundled_model_by_name, is_bundled_name
+    from ..models import load_model, read_checkpoint, save_model
+    from ..models.base import SRModel
 
     import torch
 
@@ -386,8 +384,8 @@ def fit_dual(model: Any, frames_dir: Path, cfg: AdaptConfig, lr: float = 3e-3) -
     import torch.nn.functional as F
     from tqdm import tqdm
 
-    from .adapt_metrics import dual_chain
-    from .data import SRDataset
+    from .metrics import dual_chain
+    from ..data import SRDataset
 
     ds = SRDataset([frames_dir], model.scale, cfg.patch, paired=False)
     rng = np.random.default_rng([cfg.seed, 0xD0A1])
@@ -418,7 +416,7 @@ def _before(paths: _Paths, base: Any, fs: _FrameSet, progress: bool) -> dict[str
 
 
 def _fine_tune(paths: _Paths, scale: int, cfg: AdaptConfig, resume: bool) -> Path:
-    from .training import TrainConfig, TrainingInterrupted, train
+    from ..training import TrainConfig, TrainingInterrupted, train
 
     tc = TrainConfig(model=str(paths.base), scale=scale, data=tuple(cfg.data), unpaired=(str(paths.frames / "train"),),
                      unpaired_ratio=cfg.ratio, degrade=cfg.degrade, out=str(paths.train_run), steps=cfg.steps,
@@ -447,13 +445,3 @@ def _dual_loss(log_path: Path) -> tuple[float, float] | None:
 
 __all__ = ["AdaptConfig", "AdaptReport", "adapt", "fit_dual", "held_out"]
 
-
-class _CallableModule(types.ModuleType):
-    """``edgesr.adapt`` names both this module and its function: once the module is imported the package
-    attribute is the module, so calling it calls :func:`adapt` (``edgesr.adapt(model, frames, out)``)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> AdaptReport:
-        return adapt(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -8,7 +8,7 @@ import torch
 
 from edgesr.data import SRDataset, level_key, level_targets, read_rgb, modcrop
 from edgesr.errors import ConfigError
-from edgesr.imresize import imresize
+from edgesr.data.bicubic import imresize
 from edgesr.losses import DualRegressionLoss, intermediate_scales
 
 from conftest import tiny_model
@@ -82,7 +82,7 @@ def test_training_feeds_the_level_targets(tmp_path, image_folder, monkeypatch):
 
 
 def test_degraded_items_carry_the_clean_level_targets(image_folder):
-    from edgesr.degrade import DegradeConfig
+    from edgesr.data.degrade import DegradeConfig
 
     ds = SRDataset(image_folder, scale=4, patch=8, augment=False, levels=(2,), degrade=DegradeConfig())
     plain = SRDataset(image_folder, scale=4, patch=8, augment=False, levels=(2,))

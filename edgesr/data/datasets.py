@@ -22,9 +22,9 @@ import torch
 from torch.utils.data import Dataset
 
 from .degrade import DegradeConfig, degrade as degrade_image
-from .errors import ConfigError, DataError
-from .fileio import atomic_write_bytes
-from .imresize import imresize
+from ..errors import ConfigError, DataError
+from ..fileio import atomic_write_bytes
+from .bicubic import imresize
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ import pytest
 import torch
 
 import edgesr
-import edgesr.adapt_frames as AF
+import edgesr.adaptation.frames as AF
 import edgesr.training as T
 from conftest import tiny_model
-from edgesr.adapt import AdaptConfig, adapt, fit_dual, held_out
-from edgesr.adapt_frames import collect_frames, evenly_spaced
-from edgesr.adapt_metrics import blockiness, frame_metrics
+from edgesr.adaptation import AdaptConfig, adapt, fit_dual, held_out
+from edgesr.adaptation.frames import collect_frames, evenly_spaced
+from edgesr.adaptation.metrics import blockiness, frame_metrics
 from edgesr.capture import PacedSource
 from edgesr.cli import main
 from edgesr.errors import ConfigError, DataError
@@ -266,4 +266,4 @@ def test_helpers() -> None:
                 dict(duration=-1.0), dict(dual_steps=-1)):
         with pytest.raises(ConfigError):
             AdaptConfig(**bad)
-    assert edgesr.AdaptConfig is AdaptConfig and callable(edgesr.adapt)  # the module, once imported, calls adapt()
+    assert edgesr.AdaptConfig is AdaptConfig and edgesr.adapt is adapt  # the function, never the module

@@ -4,7 +4,7 @@ import torch
 
 from edgesr.data import SRDataset, list_images, read_rgb, write_image
 from edgesr.errors import DataError
-from edgesr.imresize import imresize
+from edgesr.data.bicubic import imresize
 from edgesr.losses import DualRegressionLoss
 
 from conftest import tiny_model

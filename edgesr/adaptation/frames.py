@@ -18,9 +18,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .capture import LatestFrameReader, open_source, source_kind
-from .data import list_images, read_rgb
-from .errors import DataError
+from ..capture import LatestFrameReader, open_source, source_kind
+from ..data import list_images, read_rgb
+from ..errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def collect_frames(spec: str | int | os.PathLike[str], **kwargs: Any) -> list[tu
 def _video_frames(path: Path, max_frames: int, progress: bool) -> Iterator[tuple[int, np.ndarray]]:
     from tqdm import tqdm
 
-    from .capture import FileSource
+    from ..capture import FileSource
 
     probe = FileSource(path)  # an unreadable or non-video file is a DataError naming it
     n = probe.frames_expected
@@ -90,7 +90,7 @@ def _video_frames(path: Path, max_frames: int, progress: bool) -> Iterator[tuple
 
 
 def _count_frames(path: Path) -> int:
-    from .capture import FileSource
+    from ..capture import FileSource
 
     src = FileSource(path)
     try:
