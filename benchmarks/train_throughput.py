@@ -7,7 +7,7 @@ each lever is one cell beside the baseline (fp32, NCHW, in-process data loading,
 threads): threads 1, channels_last, bf16 autocast, ``torch.compile`` (skipped with a note if it
 fails), batch 2B x patch P/sqrt(2) (the same LR pixels per step), data loading in 1 worker process
 (pinned memory on CUDA), and "combined" (every lever that beat the baseline by > 3 %, compile aside).
-A cell runs the real training step (``edgesr.training._step``: data loading, forward, backward, Adam)
+A cell runs the real training step (``edgesr.training.loop._step``: data loading, forward, backward, Adam)
 for ``--warmup`` steps, then times ``--steps`` steps. ``loss@1`` is the first step's loss: the same
 batches for every cell of a model except the batch/patch one, so a lever that changes the numbers
 shows up there. Writes ``benchmarks/results/train_throughput.json`` (with the CPU model, its
@@ -30,10 +30,10 @@ from typing import Any
 import torch
 from torch.utils.data import DistributedSampler
 
-import edgesr.training as T
+import edgesr.training.loop as T
 from edgesr import train_feed as tf
 from edgesr.data import SRDataset
-from edgesr.train_precision import CPU_FLAGS_OF_INTEREST, cpu_flags, cpu_has_bf16, cpu_model_name
+from edgesr.training.amp import CPU_FLAGS_OF_INTEREST, cpu_flags, cpu_has_bf16, cpu_model_name
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"nano": "edge_nano", "tiny": "edge_tiny", "base": "edge_base"}

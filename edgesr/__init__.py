@@ -23,7 +23,7 @@ _LAZY = {
     "TrainConfig": "edgesr.training",
     "adapt": "edgesr.adaptation",
     "AdaptConfig": "edgesr.adaptation",
-    "DualRegressionLoss": "edgesr.losses",
+    "DualRegressionLoss": "edgesr.training.losses",
     "Upscaler": "edgesr.upscaler",
     "stream": "edgesr.video",
     "upscale_video": "edgesr.video",

@@ -13,9 +13,9 @@ semi-supervised setting). :func:`adapt`
    (the bundled ones) first gets one fitted, the primal frozen (:func:`fit_dual`): against a random
    D the dual loss would drag P anywhere;
 3. reports before and after, on the held-out and on the training frames, the no-reference
-   measures of :mod:`edgesr.adapt_metrics` (dual consistency, sharpness, 8x8 blockiness).
+   measures of :mod:`edgesr.adaptation.metrics` (dual consistency, sharpness, 8x8 blockiness).
 
-Frame selection and capture: :mod:`edgesr.adapt_frames`.
+Frame selection and capture: :mod:`edgesr.adaptation.frames`.
 
 Work folder ``OUT.work/``: ``adapt.json`` (marks it as ours), ``frames/train/*.png``,
 ``frames/holdout/*.png``, ``frames.json`` (once the frames are complete), ``base.pt`` (the
@@ -63,7 +63,7 @@ class AdaptConfig:
     max_frames: int = 200
     duration: float | None = None  # seconds to capture from a live source (None: until max_frames)
     holdout: float = 0.2  # share of the frames held out for the report (every 1/holdout-th frame)
-    degrade: str | None = None  # LR of the paired data: edgesr.degrade preset or JSON (e.g. "real")
+    degrade: str | None = None  # LR of the paired data: edgesr.data.degrade preset or JSON (e.g. "real")
     seed: int = 0
     ckpt_every: int = 100
     threads: int = 0

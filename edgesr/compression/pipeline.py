@@ -37,7 +37,7 @@ class FinetuneConfig:
     dual_weight: float = 0.1
     ckpt_every: int = 100
     seed: int = 0
-    teacher: str | None = None  # distillation teacher of the fine-tune (.pt or bundled name): edgesr.distill
+    teacher: str | None = None  # distillation teacher of the fine-tune (.pt or bundled name): edgesr.training.distill
     teacher_weight: float = 1.0
     distill: str = "output"
 

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from ..config import to_dict
 from ..data import SRDataset, level_targets
 from ..errors import ConfigError, DataError
-from ..losses import DualRegressionLoss, intermediate_scales
+from ..training.losses import DualRegressionLoss, intermediate_scales
 from ..models import atomic_torch_save, save_model
 from ..models.base import SRModel
 from .common import Batches, deploy_form, materialize, widths

@@ -34,7 +34,7 @@ from ..config import to_dict
 from ..data import SRDataset, level_targets
 from ..errors import ConfigError, EdgeSRError
 from ..fileio import atomic_write_text
-from ..losses import DualRegressionLoss, intermediate_scales
+from ..training.losses import DualRegressionLoss, intermediate_scales
 from ..models import atomic_torch_save
 from ..models.base import SRModel
 from .common import Batches, deploy_form, split_images, widths

@@ -3,7 +3,7 @@
 Training pairs: HR crops from a folder of real images, LR made with the MATLAB-compatible
 bicubic (``edgesr.imresize``) once per image and cached, then random aligned crops with
 flips/rotations. Unpaired LR folders give LR crops only (the paper's semi-supervised setting:
-those batches train with the dual loss alone). With a ``degrade`` config (:mod:`edgesr.degrade`)
+those batches train with the dual loss alone). With a ``degrade`` config (:mod:`edgesr.data.degrade`)
 the LR of each item is made on the fly from its HR crop instead (degradation-aware training).
 With ``levels`` (the intermediate scales of a multi-level model, e.g. 2 for a x4 DRN) each item also
 carries the matching crops of MATLAB-bicubic images of the whole HR image, made once per image and
@@ -100,7 +100,7 @@ class SRDataset(Dataset):
 
     Items are ``{"lr": (3, p, p), "hr": (3, p*s, p*s)}`` floats in [0, 1] (no ``hr`` if unpaired).
     ``repeat`` makes an epoch several passes over the images (small sets such as T91).
-    ``degrade``: make each LR from its (augmented) HR crop with :func:`edgesr.degrade.degrade`,
+    ``degrade``: make each LR from its (augmented) HR crop with :func:`edgesr.data.degrade.degrade`,
     drawing from a generator seeded by the item's seed (crops and flips are drawn as without it).
     ``levels``: intermediate scales ``l`` (1 < l < scale, dividing it); items get ``level_key(l)`` crops
     of ``imresize(HR image, l / scale)`` (uint8, whole image, once per image), aligned with the LR crop.

@@ -6,7 +6,7 @@ Order, fixed (each stage runs with its own probability, and is skipped at probab
                    [second_order: blur -> noise -> JPEG -> H.264 again, on the LR]
 
 - blur: isotropic or anisotropic (rotated) Gaussian kernel, odd size drawn from a range;
-- downscale: MATLAB bicubic (:func:`edgesr.imresize.imresize`), bilinear or area (``cv2.resize``),
+- downscale: MATLAB bicubic (:func:`edgesr.data.bicubic.imresize`), bilinear or area (``cv2.resize``),
   drawn with weights;
 - noise: Gaussian (sigma on 0..255) or Poisson (variance ``scale**2 * value``), in RGB or luma only
   (the same noise on R, G and B);

@@ -16,7 +16,7 @@ import torch
 
 import edgesr
 import edgesr.adaptation.frames as AF
-import edgesr.training as T
+import edgesr.training.loop as T
 from conftest import tiny_model
 from edgesr.adaptation import AdaptConfig, adapt, fit_dual, held_out
 from edgesr.adaptation.frames import collect_frames, evenly_spaced

@@ -9,7 +9,7 @@ import torch
 from edgesr.data import SRDataset, level_key, level_targets, read_rgb, modcrop
 from edgesr.errors import ConfigError
 from edgesr.data.bicubic import imresize
-from edgesr.losses import DualRegressionLoss, intermediate_scales
+from edgesr.training.losses import DualRegressionLoss, intermediate_scales
 
 from conftest import tiny_model
 

@@ -5,7 +5,7 @@ import torch
 from edgesr.data import SRDataset, list_images, read_rgb, write_image
 from edgesr.errors import DataError
 from edgesr.data.bicubic import imresize
-from edgesr.losses import DualRegressionLoss
+from edgesr.training.losses import DualRegressionLoss
 
 from conftest import tiny_model
 

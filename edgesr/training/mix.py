@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 PAIRED, UNPAIRED = 0, 1  # stream indices when both are present (paired first)
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-import edgesr.training as T
+import edgesr.training.loop as T
 from edgesr.cli import main
 from edgesr.training import TrainConfig, TrainingInterrupted, train
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from conftest import tiny_model
 from edgesr.cli import main
-from edgesr.distill import Distiller, load_teacher
+from edgesr.training.distill import Distiller, load_teacher
 from edgesr.errors import ConfigError
 from edgesr.models import create_model, load_model, save_model
 from edgesr.training import TrainConfig, TrainStep, train

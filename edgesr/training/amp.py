@@ -24,8 +24,8 @@ from typing import Any, ContextManager, TypeVar
 
 import torch
 
-from .errors import ConfigError
-from .precision import cpu_flags, cpu_model_name  # the one /proc/cpuinfo reader (takes the text, for tests)
+from ..errors import ConfigError
+from ..precision import cpu_flags, cpu_model_name  # the one /proc/cpuinfo reader (takes the text, for tests)
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-import edgesr.training as T
+import edgesr.training.loop as T
 from edgesr.cli import main
 from edgesr.errors import ConfigError
 from edgesr.data.bicubic import imresize
-from edgesr.train_mix import StreamMix, position_after
+from edgesr.training.mix import StreamMix, position_after
 from edgesr.training import TrainConfig, train
 
 COMMON = dict(model="edge_tiny", scale=2, batch=4, patch=16, lr=1e-3, schedule="constant", progress=False,

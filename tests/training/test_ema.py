@@ -5,8 +5,8 @@ import logging
 import pytest
 import torch
 
-import edgesr.training as T
-from edgesr.ema import ModelEMA, warmup_decay
+import edgesr.training.loop as T
+from edgesr.training.ema import ModelEMA, warmup_decay
 from edgesr.errors import ConfigError
 from edgesr.training import TrainConfig, train
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import torch
 
-from .errors import ConfigError
-from .models import load_model
-from .models.base import SRModel
+from ..errors import ConfigError
+from ..models import load_model
+from ..models.base import SRModel
 
 
 def warm_start(model: SRModel, path: str | Path, new_scale: float = 1e-2) -> int:

@@ -7,8 +7,8 @@ from typing import Mapping
 import torch
 import torch.nn.functional as F
 
-from .data.bicubic import imresize
-from .models.base import SRModel
+from ..data.bicubic import imresize
+from ..models.base import SRModel
 
 
 @dataclass

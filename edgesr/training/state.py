@@ -20,15 +20,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 
-from .config import to_dict
-from .errors import ModelFormatError
-from .fileio import atomic_write_text
-from .models import FORMAT, safe_torch_load
+from ..config import to_dict
+from ..errors import ModelFormatError
+from ..fileio import atomic_write_text
+from ..models import FORMAT, safe_torch_load
 
 log = logging.getLogger(__name__)
 
 # How a run is executed, not what it trains: taken from the current call, never reported as a change.
-# ``workers`` too: worker processes load exactly the batches the training process would (edgesr.train_feed).
+# ``workers`` too: worker processes load exactly the batches the training process would (edgesr.training.feed).
 RUNTIME_FIELDS = frozenset({"out", "progress", "threads", "workers"})
 # Settings that define the learning-rate schedule: changing one rebuilds the scheduler.
 SCHEDULE_FIELDS = frozenset({"lr", "steps", "schedule", "step_size", "gamma"})

@@ -17,8 +17,8 @@ from typing import Any, cast
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from .errors import ConfigError
-from .models.base import SRModel
+from ..errors import ConfigError
+from ..models.base import SRModel
 
 
 def warmup_decay(decay: float, t: int) -> float:

@@ -2,7 +2,7 @@
 
 A *plan* decides each batch: the sampler's order for the epoch and one crop seed per item drawn
 from the run's generator, paired and unpaired streams mixed step by step (``order``: the stream of each
-step, :class:`edgesr.train_mix.StreamMix`; default: alternating). Loading an item is
+step, :class:`edgesr.training.mix.StreamMix`; default: alternating). Loading an item is
 ``dataset.get(index, seed)``, a pure function of the pair, so where it runs cannot change the data.
 With ``workers > 0`` (``TrainConfig.workers``) a ``torch.utils.data.DataLoader`` loads the planned
 batches in that many processes (pinned memory on CUDA) while the step runs; the plan runs ahead of
@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from .data import SRDataset
+from ..data import SRDataset
 
 Batch = dict[str, torch.Tensor]
 Plan = Iterator[tuple[int, int, list[tuple[int, int]]]]

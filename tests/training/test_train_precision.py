@@ -6,7 +6,7 @@ import torch
 
 from edgesr.errors import ConfigError
 from edgesr.models import load_model
-from edgesr.train_precision import Amp, TrainPrecision, cpu_flags, cpu_has_bf16, cpu_model_name, resolve_precision
+from edgesr.training.amp import Amp, TrainPrecision, cpu_flags, cpu_has_bf16, cpu_model_name, resolve_precision
 from edgesr.training import TrainConfig, TrainStep, train
 
 SETTINGS = dict(model="edge_tiny", scale=2, batch=4, patch=16, lr=1e-3, seed=2, progress=False,

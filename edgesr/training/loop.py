@@ -3,17 +3,17 @@
 State lives in ``out/last.pt`` (model + dual nets, optimizer, scheduler, sampler position,
 RNG, settings), written atomically every ``ckpt_every`` steps and on Ctrl-C/SIGTERM, so a
 killed run continues exactly where it stopped with ``resume=True`` and the settings it was
-started with (overrides, ``config.json``, ``config_changes.jsonl``: see :mod:`edgesr.train_state`).
+started with (overrides, ``config.json``, ``config_changes.jsonl``: see :mod:`edgesr.training.state`).
 The deployable result is ``out/model.pt`` (``edgesr.load_model``), written only by a run that
 reached ``steps``: SIGTERM checkpoints and raises :class:`TrainingInterrupted` instead.
 ``out/best.pt`` keeps the best validation PSNR.
 
 ``train`` composes small parts: ``_Env`` (process group, rank, device) and ``_Signals`` (both in
-:mod:`edgesr.train_env`), ``_Parts`` (model, loss module, optimizer, scheduler, crop generator,
+:mod:`edgesr.training.env`), ``_Parts`` (model, loss module, optimizer, scheduler, crop generator,
 precision, EMA), ``_RunState`` (step, epoch, position, best), the batch feed
-(:mod:`edgesr.train_feed`), ``_restore``, ``_step``, ``_validate``, ``_log_record``, ``_checkpoint``. Options, each in its own module: ``ema``
-(:mod:`edgesr.ema`), ``precision`` / ``channels_last`` (:mod:`edgesr.train_precision`), ``teacher``
-(:mod:`edgesr.distill`), ``workers`` (:mod:`edgesr.train_feed`), ``init`` (:mod:`edgesr.warm_start`).
+(:mod:`edgesr.training.feed`), ``_restore``, ``_step``, ``_validate``, ``_log_record``, ``_checkpoint``. Options, each in its own module: ``ema``
+(:mod:`edgesr.training.ema`), ``precision`` / ``channels_last`` (:mod:`edgesr.training.amp`), ``teacher``
+(:mod:`edgesr.training.distill`), ``workers`` (:mod:`edgesr.training.feed`), ``init`` (:mod:`edgesr.training.warm`).
 """
 from __future__ import annotations
 
@@ -32,22 +32,22 @@ import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from . import train_feed as tf
-from . import train_mix as tm
-from . import train_state as ts
-from .config import from_dict, to_dict
-from .data import SRDataset, level_targets
-from .data.degrade import DegradeConfig
+from . import feed as tf
+from . import mix as tm
+from . import state as ts
+from ..config import from_dict, to_dict
+from ..data import SRDataset, level_targets
+from ..data.degrade import DegradeConfig
 from .distill import MODES as DISTILL_MODES, Distiller, load_teacher
 from .ema import ModelEMA
-from .errors import ConfigError, EdgeSRError, ModelFormatError
+from ..errors import ConfigError, EdgeSRError, ModelFormatError
 from .losses import DualRegressionLoss, intermediate_scales
-from .models import atomic_torch_save, build_model, create_model, load_model, save_model
-from .models.base import SRModel
-from .signals import EXIT_SIGTERM
-from .train_precision import Amp, TrainPrecision, channels_last, resolve_precision
-from .train_env import Env as _Env, Signals as _Signals
-from .warm_start import warm_start
+from ..models import atomic_torch_save, build_model, create_model, load_model, save_model
+from ..models.base import SRModel
+from ..signals import EXIT_SIGTERM
+from .amp import Amp, TrainPrecision, channels_last, resolve_precision
+from .env import Env as _Env, Signals as _Signals
+from .warm import warm_start
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +76,14 @@ class TrainConfig:
     init: str | None = None  # warm start: copy every same-named, same-shaped tensor (e.g. x2 body -> x4)
     progress: bool = True
     ema: float = 0.0  # EMA decay of the weights (e.g. 0.999; 0 = off): validated and saved as model.pt
-    precision: str = "fp32"  # auto | fp32 | bf16 | fp16 (CUDA only): edgesr.train_precision
+    precision: str = "fp32"  # auto | fp32 | bf16 | fp16 (CUDA only): edgesr.training.amp
     channels_last: bool = False  # NHWC memory format for the model and its input
     teacher: str | None = None  # distillation teacher: a .pt or a bundled name (edge_base_x2)
     teacher_weight: float = 1.0
-    distill: str = "output"  # output (L1 on SR outputs) | feature (MSE on the body output): edgesr.distill
+    distill: str = "output"  # output (L1 on SR outputs) | feature (MSE on the body output): edgesr.training.distill
     workers: int = 0  # data-loading processes (0: load in the training process); same batches either way
     degrade: str | None = None  # LR of the paired data: a preset (real, bicubic) or JSON file (edgesr.data.degrade)
-    unpaired_ratio: float = 1.0  # unpaired batches per paired batch (1.0 alternates): edgesr.train_mix
+    unpaired_ratio: float = 1.0  # unpaired batches per paired batch (1.0 alternates): edgesr.training.mix
 
     def __post_init__(self) -> None:
         if self.schedule not in ("cosine", "step", "constant"):
@@ -402,7 +402,7 @@ def _validate(cfg: TrainConfig, model: SRModel, out: Path, rs: _RunState, env: _
     """Validation PSNR when due (rank 0); a new best is saved as best.pt."""
     if not cfg.val_data or env.rank != 0 or not (rs.step % cfg.val_every == 0 or rs.step == cfg.steps):
         return None
-    from .evaluation import evaluate
+    from ..evaluation import evaluate
 
     r = evaluate(model, cfg.val_data, name=model.name)
     log.info("step %d: val PSNR %.3f dB (bicubic %.3f)", rs.step, r.psnr, r.bicubic_psnr)

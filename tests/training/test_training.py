@@ -76,7 +76,7 @@ def test_ddp_two_cpu_processes_keep_replicas_identical(tmp_path, image_folder):
     script = tmp_path / "ddp.py"
     script.write_text(
         "import os, sys, torch, torch.distributed as dist\n"
-        "import edgesr.training as T\n"
+        "import edgesr.training.loop as T\n"
         "seen = {}\n"
         "orig = T.TrainStep.__init__\n"
         "def init(self, model, *a, **k):\n"

@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
-from .hub import bundled_model_by_name, is_bundled_name
-from .models import load_model
-from .models.base import SRModel
+from ..errors import ConfigError
+from ..hub import bundled_model_by_name, is_bundled_name
+from ..models import load_model
+from ..models.base import SRModel
 
 MODES = ("output", "feature")
 
