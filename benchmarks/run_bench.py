@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from edgesr.bench import BenchConfig, run_bench, summarize
+    from edgesr.bench.run import BenchConfig, run_bench, summarize
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--peers", default=str(ROOT.parent / "shared" / "peers" / "opencv-superres"),

@@ -40,9 +40,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(a.threads)
-    from edgesr.capture import FileSource
+    from edgesr.video.sources import FileSource
     from edgesr.upscaler import Upscaler
-    from edgesr.video import upscale_video
+    from edgesr.video.pipeline import upscale_video
 
     clip = a.clip or default_clip()
     tmp = Path(tempfile.mkdtemp(prefix="edgesr-bench-"))

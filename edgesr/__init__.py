@@ -34,7 +34,8 @@ _LAZY = {
 __all__ = ["EdgeSRError", "__version__", *_LAZY]
 
 
-_SUBPACKAGES = ("models", "export", "runtimes", "calibration", "compression", "hub", "video", "capture")
+_SUBPACKAGES = ("models", "data", "training", "adaptation", "export", "runtimes", "calibration", "compression", "hub",
+                "video", "bench")
 
 
 def __getattr__(name: str) -> Any:

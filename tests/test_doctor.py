@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesr.doctor import diagnose, jetson_info, tensorrt_installed
+from edgesr.bench.doctor import diagnose, jetson_info, tensorrt_installed
 
 
 @pytest.fixture(scope="module")

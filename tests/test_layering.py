@@ -16,7 +16,7 @@ FOLDERS = {"edgesr": ROOT / "edgesr", "edgesr.export": ROOT / "export", "edgesr.
            "edgesr.calibration": ROOT / "calibration"}
 TRAINING = ("edgesr.training", "edgesr.compression", "edgesr.adaptation")
 DEPLOYMENT = ("edgesr.upscaler", "edgesr.tiling", "edgesr.budget", "edgesr.runtimes", "edgesr.export",
-              "edgesr.calibration", "edgesr.video", "edgesr.video_writer", "edgesr.capture")
+              "edgesr.calibration", "edgesr.video")
 LOW = ("edgesr.models", "edgesr.data")
 LEAVES = ("edgesr.errors", "edgesr.config", "edgesr.fileio", "edgesr.models", "edgesr.data")
 

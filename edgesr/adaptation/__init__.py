@@ -3,7 +3,7 @@
 Holds ``run`` (:func:`adapt`, its config and report, and :func:`fit_dual`), ``frames`` (evenly spaced
 frames from a video, camera, stream or folder) and ``metrics`` (the no-reference measures of the
 report: dual consistency, sharpness, blockiness). Training side: may import ``edgesr.data``,
-``edgesr.models``, ``edgesr.capture``, ``edgesr.training`` and the shared leaves (errors, config,
+``edgesr.models``, ``edgesr.video.sources``, ``edgesr.training`` and the shared leaves (errors, config,
 fileio, metrics); nothing on the deployment side imports it.
 """
 from __future__ import annotations

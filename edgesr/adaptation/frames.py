@@ -1,5 +1,5 @@
 """Frames for ``edgesr adapt``: a deterministic selection from a video file or an image folder, a
-time-spaced capture from a camera or stream (through :mod:`edgesr.capture`'s live sources).
+time-spaced capture from a camera or stream (through :mod:`edgesr.video.sources`'s live sources).
 
 Files and folders: ``max_frames`` evenly spaced indices over the whole source (first and last
 included), so the same source always gives the same frames. Live sources: the
@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..capture import LatestFrameReader, open_source, source_kind
+from ..video.sources import LatestFrameReader, open_source, source_kind
 from ..data import list_images, read_rgb
 from ..errors import DataError
 
@@ -64,7 +64,7 @@ def collect_frames(spec: str | int | os.PathLike[str], **kwargs: Any) -> list[tu
 def _video_frames(path: Path, max_frames: int, progress: bool) -> Iterator[tuple[int, np.ndarray]]:
     from tqdm import tqdm
 
-    from ..capture import FileSource
+    from ..video.sources import FileSource
 
     probe = FileSource(path)  # an unreadable or non-video file is a DataError naming it
     n = probe.frames_expected
@@ -90,7 +90,7 @@ def _video_frames(path: Path, max_frames: int, progress: bool) -> Iterator[tuple
 
 
 def _count_frames(path: Path) -> int:
-    from ..capture import FileSource
+    from ..video.sources import FileSource
 
     src = FileSource(path)
     try:

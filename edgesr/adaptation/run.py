@@ -42,7 +42,7 @@ import numpy as np
 
 from .metrics import Comparison, FrameMetrics, frame_metrics
 from .frames import iter_frames
-from ..capture import source_kind
+from ..video.sources import source_kind
 from ..config import from_dict, to_dict
 from ..data import write_image
 from ..errors import ConfigError, DataError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from edgesr.bench import SIZES  # light: numpy only
+    from edgesr.bench.run import SIZES  # light: numpy only
 
     p.add_argument("--model", help="model: .onnx / .pt / .engine path or a preset name "
                                    "(default: the bundled model, else the untrained edge_tiny preset)")
@@ -27,8 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgesr.bench import BenchConfig, run_bench, summarize
-    from edgesr.bench_result import fastest_lines
+    from edgesr.bench.run import BenchConfig, run_bench, summarize
+    from edgesr.bench.result import fastest_lines
 
     cfg = BenchConfig(model=args.model, scale=args.scale, sizes=tuple(s.strip() for s in args.sizes.split(",") if s),
                       device=args.device, rows=tuple(args.rows.split(",")) if args.rows else None, peers=args.peers,
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
                       time_limit_s=args.time_limit, full=args.full)
 
     def progress(c: object) -> None:
-        from edgesr.bench import Cell
+        from edgesr.bench.run import Cell
 
         assert isinstance(c, Cell)
         what = f"{c.fps:.2f} fps" if c.status == "ok" and c.fps else f"{c.status} ({c.reason})"

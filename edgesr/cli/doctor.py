@@ -12,7 +12,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgesr.doctor import diagnose
+    from edgesr.bench.doctor import diagnose
 
     report = diagnose(probe_tensorrt=not args.no_trt_probe)
     print(json.dumps(report.to_dict(), indent=1) if args.json else report.text())

@@ -71,7 +71,7 @@ def _images(files: list[Path], dsts: list[Path], out: Path, up: Any) -> int:
 
 
 def _video(a: argparse.Namespace, spec: str) -> int:
-    from edgesr.video import IncompleteVideoError, partial_path, upscale_video
+    from edgesr.video.pipeline import IncompleteVideoError, partial_path, upscale_video
 
     part = partial_path(a.output)
     stale = part.stat().st_mtime_ns if part.exists() else None  # a partial from an earlier run
@@ -93,8 +93,8 @@ def _video(a: argparse.Namespace, spec: str) -> int:
 
 
 def _live(a: argparse.Namespace, spec: str | int, kind: str) -> int:
-    from edgesr.capture import FileSource, PacedSource, open_source
-    from edgesr.video import Stream
+    from edgesr.video.sources import FileSource, PacedSource, open_source
+    from edgesr.video.pipeline import Stream
 
     if a.realtime and kind == "video":  # sources first: a camera that cannot open fails before the model loads
         fs = FileSource(str(spec))
@@ -124,7 +124,7 @@ def _live(a: argparse.Namespace, spec: str | int, kind: str) -> int:
 
 
 def run(a: argparse.Namespace) -> int:
-    from edgesr.capture import source_kind
+    from edgesr.video.sources import source_kind
     from edgesr.errors import ConfigError
     from edgesr.overwrite import check_output_file, image_destinations
 

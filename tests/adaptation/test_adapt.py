@@ -21,7 +21,7 @@ from conftest import tiny_model
 from edgesr.adaptation import AdaptConfig, adapt, fit_dual, held_out
 from edgesr.adaptation.frames import collect_frames, evenly_spaced
 from edgesr.adaptation.metrics import blockiness, frame_metrics
-from edgesr.capture import PacedSource
+from edgesr.video.sources import PacedSource
 from edgesr.cli import main
 from edgesr.errors import ConfigError, DataError
 from edgesr.models import load_model, save_model

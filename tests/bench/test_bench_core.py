@@ -1,4 +1,4 @@
-"""edgesr.bench on this CPU: real timings of tiny models, kept to a few seconds."""
+"""edgesr.bench.run on this CPU: real timings of tiny models, kept to a few seconds."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesr.bench import SIZES, BenchConfig, load_result, measure_peak, opencv_superres_available, run_bench
+from edgesr.bench.run import SIZES, BenchConfig, load_result, measure_peak, opencv_superres_available, run_bench
 from edgesr.errors import ConfigError
 
 from conftest import SHARED, tiny_model  # type: ignore[import-not-found]
@@ -58,7 +58,7 @@ def test_json_roundtrip_table_and_plot(result, tmp_path: Path) -> None:
     p = tmp_path / "r.json"
     result.to_json(p)
     d = json.loads(p.read_text())
-    assert d["format"] == "edgesr.bench" and d["machine"]["threads"] == 2
+    assert d["format"] == "edgesr.bench.run" and d["machine"]["threads"] == 2
     back = load_result(p)
     assert [c.fps for c in back.cells] == [c.fps for c in result.cells]
     t = result.table()
@@ -136,7 +136,7 @@ def test_bench_help_and_import_stay_light() -> None:
 
 def test_fastest_precision_is_read_from_the_run() -> None:
     """Which precision wins is what this run measured (INT8 pays on VNNI CPUs, not on AVX2-only ones)."""
-    from edgesr.bench import Cell, BenchResult, fastest_lines, fastest_precision
+    from edgesr.bench.run import Cell, BenchResult, fastest_lines, fastest_precision
 
     def cell(prec: str, size: str, fps: float, status: str = "ok") -> Cell:
         return Cell(f"edgesr onnxruntime cpu {prec}", "edgesr", "onnxruntime", prec, "cpu", size, (360, 640),

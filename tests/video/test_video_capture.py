@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from edgesr.capture import (APPSINK, LatestFrameReader, PacedSource, ReconnectingSource, csi_pipeline,
+from edgesr.video.sources import (APPSINK, LatestFrameReader, PacedSource, ReconnectingSource, csi_pipeline,
                             rtsp_pipeline, source_kind, usb_pipeline)
 from edgesr.errors import ConfigError
 

@@ -12,7 +12,7 @@ import pytest
 
 import edgesr
 from edgesr.errors import DataError
-from edgesr.video import IncompleteVideoError, partial_path, upscale_video
+from edgesr.video.pipeline import IncompleteVideoError, partial_path, upscale_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=importlib: sibling helper
 from video_testlib import make_clip, one_torch_thread, probe, real_upscaler  # noqa: E402,F401  (autouse fixture)

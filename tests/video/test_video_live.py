@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import edgesr
-from edgesr.capture import FileSource, PacedSource
+from edgesr.video.sources import FileSource, PacedSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=importlib: sibling helper
 from video_testlib import one_torch_thread, probe, real_upscaler  # noqa: E402,F401  (autouse fixture)

@@ -28,11 +28,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .bench_result import (PEERS, SIZES, BenchConfig, BenchResult, Cell, fastest_lines, fastest_precision,
+from .result import (PEERS, SIZES, BenchConfig, BenchResult, Cell, fastest_lines, fastest_precision,
                            load_result, summarize)
-from .bench_rows import (_cuda_available, _flops_fn, _resolve_model, _row_specs, _RowSpec, _Runner, _test_image,
+from .rows import (_cuda_available, _flops_fn, _resolve_model, _row_specs, _RowSpec, _Runner, _test_image,
                          opencv_superres_available)
-from .errors import EdgeSRError
+from ..errors import EdgeSRError
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +158,9 @@ def _machine(threads: int) -> dict[str, Any]:
     import cv2
     import torch
 
-    from . import __version__
+    from .. import __version__
 
-    from .precision import cpu_model_name
+    from ..precision import cpu_model_name
 
     cpu = cpu_model_name()
     if cpu == "unknown":

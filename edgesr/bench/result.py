@@ -1,7 +1,7 @@
 """Benchmark configuration and results: what ``edgesr bench`` measures and how it is reported.
 
-Split from ``edgesr.bench`` so that the result format (JSON, tables, plots, ratios) can be read
-without the timing machinery (``edgesr.bench`` re-exports everything here).
+Split from ``edgesr.bench.run`` so that the result format (JSON, tables, plots, ratios) can be read
+without the timing machinery (``edgesr.bench.run`` re-exports everything here).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 #: name -> input (H, W)
 SIZES: dict[str, tuple[int, int]] = {"360p": (360, 640), "540p": (540, 960), "720p": (720, 1280),
@@ -93,7 +93,7 @@ class BenchResult:
     wall_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": "edgesr.bench", "format_version": 1, "config": self.config, "machine": self.machine,
+        return {"format": "edgesr.bench.run", "format_version": 1, "config": self.config, "machine": self.machine,
                 "model": self.model, "peak_gflops": self.peak_gflops, "wall_s": round(self.wall_s, 1),
                 "cells": [dataclasses.asdict(c) for c in self.cells]}
 
@@ -156,7 +156,7 @@ class BenchResult:
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
         except ImportError:
-            from .errors import MissingDependencyError
+            from ..errors import MissingDependencyError
 
             raise MissingDependencyError("matplotlib", "plots", "for benchmark plots") from None
         sizes = [s for s in SIZES if any(c.size == s for c in self.cells)]

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, runtime_checkabl
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def rtsp_pipeline(url: str, codec: str = "h264", latency_ms: int = 200, hardware
 # ------------------------------------------------------------------------------------- sources
 def source_kind(spec: str | int | os.PathLike[str]) -> str:
     """Classify an input: ``camera``, ``network``, ``gstreamer``, ``folder``, ``image`` or ``video``."""
-    from .data import IMAGE_EXTS
+    from ..data import IMAGE_EXTS
 
     if isinstance(spec, int) or (isinstance(spec, str) and re.fullmatch(r"\d+", spec)):
         return "camera"

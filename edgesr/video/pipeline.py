@@ -27,9 +27,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .capture import Frame, LatestFrameReader, ReconnectingSource, Source, open_source
-from .errors import ConfigError, DataError
-from .video_writer import VideoWriter, partial_path
+from .sources import Frame, LatestFrameReader, ReconnectingSource, Source, open_source
+from ..errors import ConfigError, DataError
+from .writer import VideoWriter, partial_path
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def upscale_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], upsc
     if src.resolve() == dst.resolve() and not in_place:
         raise ConfigError(f"output {dst} would overwrite the input; choose another output path "
                           "(or edgesr upscale --overwrite / in_place=True)")
-    from .capture import FileSource
+    from .sources import FileSource
 
     source = FileSource(src, audio=audio)
     scale = int(upscaler.scale)

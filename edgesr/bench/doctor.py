@@ -168,7 +168,7 @@ def _version(dist: str) -> str | None:
 def diagnose(probe_tensorrt: bool = True) -> Report:
     """Inspect platform, GPU, CUDA, TensorRT, ONNX Runtime, optional extras; derive usable backends."""
     r = Report()
-    from . import __version__
+    from .. import __version__
 
     r.add("edgesr", INFO, f"{__version__} on Python {platform.python_version()} ({sys.executable})")
     r.add("platform", INFO, f"{platform.system()} {platform.release()} {platform.machine()}")

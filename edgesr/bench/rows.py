@@ -1,7 +1,7 @@
 """The rows of ``edgesr bench``: one runner per backend / precision / peer, and the model they run.
 
 Every runner maps a BGR uint8 frame to its upscaled BGR uint8 frame, so each row pays what a
-caller of the runtime pays (conversions included). Split from ``edgesr.bench``.
+caller of the runtime pays (conversions included). Split from ``edgesr.bench.run``.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .bench_result import INSTALL_CONTRIB, PEERS, SIZES, BenchConfig, Cell
-from .errors import ConfigError, EdgeSRError, ModelFormatError
+from .result import INSTALL_CONTRIB, PEERS, SIZES, BenchConfig, Cell
+from ..errors import ConfigError, EdgeSRError, ModelFormatError
 
 log = logging.getLogger(__name__)
 
