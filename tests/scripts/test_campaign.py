@@ -39,3 +39,15 @@ def test_the_committed_plan_names_every_field_a_run_needs():
         assert r["status"] in ("pending", "running", "done")
         assert all(d in names for d in r.get("after", []))
         assert "benchmark/Set5" not in r["recipe"].get("val_data", "") or "final step" in r["checkpoint_rule"]
+
+
+def test_thinned_log_keeps_validation_segment_ends_and_minutes():
+    recs = [{"step": s, "time": float(s)} for s in range(1, 101)]  # first segment: steps 1..100
+    recs += [{"step": s, "time": float(s - 100)} for s in range(101, 151)]  # resumed: time restarts
+    recs[49]["val_psnr"] = 30.0  # step 50
+    text = "\n".join(json.dumps(r) for r in recs) + "\n"
+    kept = [json.loads(ln) for ln in campaign.thin_log(text, every=20).decode().splitlines()]
+    steps = [r["step"] for r in kept]
+    assert steps == [20, 40, 50, 60, 80, 100, 120, 140, 150]
+    assert campaign.minutes(kept) == campaign.minutes(recs) == (100 + 50) / 60
+    assert campaign.thin_log("") == b""
