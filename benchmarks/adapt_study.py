@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -41,9 +40,9 @@ from typing import Any, Callable
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("EDGESR_SHARED", ROOT.parent / "shared"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import shared  # noqa: E402  (the shared data root: $EDGESR_SHARED or ../shared)
 from real_world_eval import _load_images  # noqa: E402  (same images, same mod-crop and SSIM size check)
 
 log = logging.getLogger("adapt_study")
@@ -307,10 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", nargs="+", default=["edge_tiny_x2"],
                     help="base model(s) to adapt: bundled names or .pt paths (label=path to name one)")
     ap.add_argument("--compare", nargs="*", default=[], help="extra models scored as they are (e.g. a 'real' variant .pt)")
-    ap.add_argument("--data", nargs="*", default=[str(SHARED / "data" / "train" / n) for n in ("T91", "BSDS200")],
-                    help="HR regulariser folders (paired batches); none: frames only")
-    ap.add_argument("--hr", type=Path, default=SHARED / "data" / "benchmark" / "Set14",
-                    help="HR images never trained on, for the LR and the scores (default: Set14)")
+    ap.add_argument("--data", nargs="*", default=None,
+                    help="HR regulariser folders (paired batches; default: the shared T91 and BSDS200); "
+                         "none: frames only")
+    ap.add_argument("--hr", type=Path, default=None,
+                    help="HR images never trained on, for the LR and the scores (default: the shared Set14)")
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--protocols", nargs="*", default=None, help="subset of the held-out protocols")
     ap.add_argument("--steps", type=int, default=dflt.steps, help=f"adapt steps (default {dflt.steps})")
@@ -328,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "adapt_study.json")
     ap.add_argument("--progress", action="store_true", help="tqdm bars of adapt")
     a = ap.parse_args(argv)
+    if a.data is None:
+        a.data = [str(shared("data", "train", n)) for n in ("T91", "BSDS200")]
+    a.hr = a.hr or shared("data", "benchmark", "Set14")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
 

@@ -15,14 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-DATA = ["/work/shared/data/train/T91", "/work/shared/data/train/BSDS200"]  # reference and scratch training
-FT_DATA = ["/work/shared/data/train/T91"]  # search / prune / fine-tune (CPU budget: faster to load)
-SET5, SET14 = "/work/shared/data/benchmark/Set5", "/work/shared/data/benchmark/Set14"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling module common, also under importlib
+
+from common import shared  # noqa: E402  (the shared data root: $EDGESR_SHARED or ../shared)
+
+DATA = [str(shared("data", "train", n, check=False)) for n in ("T91", "BSDS200")]  # reference and scratch training
+FT_DATA = [str(shared("data", "train", "T91", check=False))]  # search / prune / fine-tune (CPU budget: faster)
+SET5, SET14 = (str(shared("data", "benchmark", n, check=False)) for n in ("Set5", "Set14"))
 REPORT_HW = (360, 640)
 
 
@@ -182,6 +187,7 @@ def main() -> None:
     if a.collect:
         collect(a)
         return
+    shared()  # the data every method trains and evaluates on: one line with the fix when it is missing
     for ratio in a.ratios:
         for m in a.methods:
             if (Path(a.work) / "results" / f"{m}_r{ratio}.json").is_file():

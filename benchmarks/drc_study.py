@@ -42,17 +42,20 @@ import argparse
 import json
 import logging
 import math
-import os
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling module common, also under importlib
+
+from common import shared  # noqa: E402  (the shared data root: $EDGESR_SHARED or ../shared)
+
 log = logging.getLogger("drc_study")
 
-SHARED = Path(os.environ.get("EDGESR_SHARED", "/work/shared")) / "data"
 ARMS = ("unpruned", "l1", "random", "drc", "drc_12", "drc_12_l0", "drc_centered", "drc_omp", "l1_kd", "drc_omp_kd",
         "l1_uniform", "drc_omp_uniform", "drc_omp_l0")
 SETS = ("set5", "set14", "holdout")
@@ -64,13 +67,14 @@ def prepare_data(a: argparse.Namespace) -> dict[str, Any]:
     from edgesr.data import list_images
 
     root = Path(a.work) / "data"
-    bsds = list_images(SHARED / "train" / "BSDS200")
+    data = shared("data")
+    bsds = list_images(data / "train" / "BSDS200")
     if len(bsds) < a.train_bsds + a.holdout:
         raise SystemExit(f"BSDS200 has {len(bsds)} images, fewer than --train-bsds + --holdout")
     split = {"train_bsds": bsds[: a.train_bsds], "holdout_all": bsds[a.train_bsds: a.train_bsds + a.holdout]}
     lim = a.eval_limit or None
-    split["set5"] = list_images(SHARED / "benchmark" / "Set5")[:lim]
-    split["set14"] = list_images(SHARED / "benchmark" / "Set14")[:lim]
+    split["set5"] = list_images(data / "benchmark" / "Set5")[:lim]
+    split["set14"] = list_images(data / "benchmark" / "Set14")[:lim]
     split["holdout"] = split["holdout_all"][:lim]
     for name, files in split.items():
         d = root / name
@@ -81,7 +85,7 @@ def prepare_data(a: argparse.Namespace) -> dict[str, Any]:
                 link.symlink_to(f.resolve())
             except FileExistsError:
                 pass
-    return {"train": [str(SHARED / "train" / "T91"), str(root / "train_bsds")],
+    return {"train": [str(data / "train" / "T91"), str(root / "train_bsds")],
             "eval": {s: str(root / s) for s in SETS}}
 
 

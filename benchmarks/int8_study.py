@@ -1,7 +1,7 @@
 """INT8 (Q/DQ, ONNX Runtime CPU) vs FP32: Set5 PSNR drop and speed per resolution, in one run.
 
     python benchmarks/int8_study.py --models edgesr/weights/edge_tiny_x2.pt \
-        --calib /work/shared/data/train/BSDS200 --set5 /work/shared/data/benchmark/Set5 \
+        --calib ../shared/data/train/BSDS200 --set5 ../shared/data/benchmark/Set5 \
         --threads 1 2 --profile 360x640 --conv-sweep --out benchmarks/results/int8_study.json
 
 Calibration frames are the BSDS200 images used as LR inputs (never Set5: the test set stays
@@ -18,13 +18,17 @@ import contextlib
 import io
 import json
 import logging
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling module common, also under importlib
+
+from common import shared  # noqa: E402  (the shared data root: $EDGESR_SHARED or ../shared)
 
 log = logging.getLogger("int8_study")
 
@@ -58,7 +62,7 @@ def body_only(model_path: Path) -> list[str]:
 
 def ort_fn(path: Path) -> Any:
     from edgesr.calibration import frame_to_nchw, nchw_to_frame
-    from edgesr.calibration.guard import ort_session
+    from edgesr.runtimes.ort import ort_session
 
     sess = ort_session(path, threads=1)
     return lambda lr: nchw_to_frame(sess.run(None, {"input": frame_to_nchw(lr)})[0])
@@ -68,7 +72,7 @@ def bench(paths: dict[str, Path], hw: tuple[int, int], repeats: int, threads: in
     """Best-of-N per model, interleaved. ``cpu_ms`` is the calling thread's CPU time (with one
     intra-op thread ORT computes on the caller), robust to other jobs on a shared machine; with
     more threads only ``wall_ms`` means anything (measure on an idle machine)."""
-    from edgesr.calibration.guard import ort_session
+    from edgesr.runtimes.ort import ort_session
 
     sessions = {k: ort_session(p, threads=threads) for k, p in paths.items()}
     x = np.random.default_rng(0).random((1, 3, *hw), dtype=np.float32)
@@ -89,13 +93,11 @@ def profile(path: Path, hw: tuple[int, int], prefix: Path, runs: int = 4) -> dic
     """Per-node kernel time (best of ``runs``, ms, single thread) and the op types ORT runs after
     its graph optimizations (shows whether Q/DQ+Conv were fused into QLinearConv)."""
     import onnx
-    import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = 1, 1, 3
-    so.enable_profiling, so.profile_file_prefix = True, str(prefix)
-    so.optimized_model_filepath = str(prefix) + "_optimized.onnx"
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    from edgesr.runtimes.ort import ort_session
+
+    sess = ort_session(path, threads=1, options={"enable_profiling": True, "profile_file_prefix": str(prefix),
+                                                 "optimized_model_filepath": str(prefix) + "_optimized.onnx"})
     x = np.random.default_rng(0).random((1, 3, *hw), dtype=np.float32)
     for _ in range(runs):
         sess.run(None, {"input": x})
@@ -148,7 +150,6 @@ def option_probe(fp32: Path, data: Any, tmp: Path, hw: tuple[int, int], repeats:
     """ORT quantizer options and layouts beyond ``quantize_onnx``'s arguments (built with
     ``quantize_static`` directly, MinMax, no guard), single-thread CPU time vs FP32 at ``hw``, plus
     FP32/INT8 under ``ORT_ENABLE_EXTENDED`` (no NCHWc layout transform for FP32)."""
-    import onnxruntime as ort
     from edgesr.calibration import as_calibration_set
     from edgesr.calibration.quantize import _Reader
     from onnxruntime.quantization import (
@@ -192,7 +193,7 @@ def option_probe(fp32: Path, data: Any, tmp: Path, hw: tuple[int, int], repeats:
     t = bench_input(paths, x, repeats)
     out: dict[str, Any] = {k: {"cpu_ms": v, "speed_vs_fp32": t["fp32"] / v} for k, v in t.items()}
     ext = bench_input({k: paths[k] for k in ("fp32", "all_qdq", "body")}, x, repeats,
-                      level=ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
+                      level="extended")
     out["ORT_ENABLE_EXTENDED"] = {k: {"cpu_ms": v, "speed_vs_fp32_enable_all": t["fp32"] / v} for k, v in ext.items()}
     return out
 
@@ -215,16 +216,10 @@ class _ListReader:
 
 def bench_input(paths: dict[str, Path], x: np.ndarray, repeats: int, level: Any = None) -> dict[str, float]:
     """Best-of-N single-thread CPU time (ms), interleaved, for models with one input named 'input'
-    (``level``: an ORT GraphOptimizationLevel; default ORT's, ENABLE_ALL)."""
-    import onnxruntime as ort
+    (``level``: a graph optimization level of :func:`edgesr.runtimes.ort.ort_session`; default ORT's, "all")."""
+    from edgesr.runtimes.ort import ort_session
 
-    sessions = {}
-    for k, p in paths.items():
-        so = ort.SessionOptions()
-        so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = 1, 1, 3
-        if level is not None:
-            so.graph_optimization_level = level
-        sessions[k] = ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
+    sessions = {k: ort_session(p, threads=1, level=level) for k, p in paths.items()}
     best = {k: float("inf") for k in sessions}
     for s in sessions.values():
         s.run(None, {"input": x})
@@ -239,8 +234,8 @@ def bench_input(paths: dict[str, Path], x: np.ndarray, repeats: int, level: Any 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", required=True)
-    ap.add_argument("--calib", default="/work/shared/data/train/BSDS200")
-    ap.add_argument("--set5", default="/work/shared/data/benchmark/Set5")
+    ap.add_argument("--calib", default=None, help="calibration images (default: the shared data/train/BSDS200)")
+    ap.add_argument("--set5", default=None, help="Set5 folder (default: the shared data/benchmark/Set5)")
     ap.add_argument("--methods", nargs="+", default=["minmax", "entropy", "percentile"])
     ap.add_argument("--variants", nargs="+", default=["u8s8", "u8s8_iofloat", "u8s8_body", "u8s8_body_pertensor",
                                                        "s8s8"],
@@ -257,6 +252,8 @@ def main() -> None:
     ap.add_argument("--option-probe", default="", help="LR HxW: also time ORT quantizer options/layouts ('' = off)")
     ap.add_argument("--out", default="benchmarks/results/int8_study.json")
     a = ap.parse_args()
+    a.calib = a.calib or str(shared("data", "train", "BSDS200"))
+    a.set5 = a.set5 or str(shared("data", "benchmark", "Set5"))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from edgesr.calibration import load_calibration, quantize_onnx
@@ -266,10 +263,12 @@ def main() -> None:
     from edgesr.evaluation import evaluate
 
     data = load_calibration(a.calib, crop=a.crop, max_frames=a.max_frames)
-    results: dict[str, Any] = {"cpu": platform.processor() or platform.machine(), "calib": a.calib,
-                               "calib_frames": len(data), "crop": a.crop, "models": []}
     import onnxruntime
 
+    from edgesr.machine import describe_machine
+
+    results: dict[str, Any] = {"machine": describe_machine(), "calib": a.calib,
+                               "calib_frames": len(data), "crop": a.crop, "models": []}
     results["onnxruntime"] = onnxruntime.__version__
     with tempfile.TemporaryDirectory() as tmp:
         for mp in a.models:

@@ -29,7 +29,9 @@ from typing import Any
 
 import torch
 
-from rep_study import DATA, ROOT, SET5, SET14, check_data, steps_per_s  # sibling benchmark script
+from edgesr.machine import describe_machine
+from edgesr.training.log import final_loss, steps_per_s
+from rep_study import DATA, ROOT, SET5, SET14, check_data  # sibling benchmark script
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "plain": {},
@@ -64,12 +66,6 @@ def rgb_psnr(model: torch.nn.Module, data: Path, scale: int = 2) -> float:
         hr = modcrop(read_rgb(f), scale)
         vals.append(psnr(fn(imresize(hr, 1.0 / scale)), hr, scale, y=False))
     return statistics.fmean(vals)
-
-
-def final_loss(log: Path) -> float:
-    recs = [json.loads(line) for line in log.read_text().splitlines()]
-    tail = recs[-max(1, len(recs) // 10):]
-    return statistics.fmean(r["primal"] for r in tail)
 
 
 def evaluate_variant(a: argparse.Namespace, name: str, final: Path) -> dict[str, Any]:
@@ -121,18 +117,12 @@ def main() -> None:
         rec["minutes_this_call"] = round((time.perf_counter() - t0) / 60, 2)
         done[name] = rec
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"cpu": cpu(), "rows": list(done.values())}, indent=2))  # after every variant
+        rows = {"machine": describe_machine(a.threads), "rows": list(done.values())}
+        out.write_text(json.dumps(rows, indent=2))  # after every variant
         logging.info("%s: Set5 %.3f Set14 %.3f (%.2f steps/s)", name, rec["set5_psnr"], rec["set14_psnr"],
                      rec["train_steps_per_s"])
     print(table(list(done.values())))
     print(f"\nwritten {out}")
-
-
-def cpu() -> dict[str, Any]:
-    from edgesr.precision import cpu_flags, cpu_model_name
-
-    flags = cpu_flags()
-    return {"model": cpu_model_name(), "flags": sorted(f for f in flags if f.startswith(("avx", "amx")))}
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +22,9 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling module common, also under importlib
+
+from common import shared  # noqa: E402  (the shared data root: $EDGESR_SHARED or ../shared)
 PUBLISHED = {  # Set5 Y-PSNR from the papers (GPU-trained), for the card's reference columns
     ("FSRCNN (paper)", 2): 37.05, ("FSRCNN (paper)", 3): 33.18, ("FSRCNN (paper)", 4): 30.72,
     ("DRN-S (paper)", 4): 32.68,
@@ -53,8 +57,9 @@ def _peer_models(peers: Path) -> list[tuple[str, str, int, Path]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    ap.add_argument("--peers", default=str(ROOT.parent / "shared" / "peers" / "opencv-superres"))
+    ap.add_argument("--data", default=None, help="folder holding benchmark/ and train/ (default: the shared data/)")
+    ap.add_argument("--peers", default=str(shared("peers", "opencv-superres", check=False)),
+                    help="OpenCV dnn_superres .pb files (skipped when absent)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "model_card.json"))
     ap.add_argument("--budget", type=float, default=3.0, help="seconds of timing per model")
     ap.add_argument("--int8", nargs="*", default=["edge_nano_x2", "edge_tiny_x2", "edge_base_x2"],
@@ -62,12 +67,15 @@ def main() -> None:
                          "guard: percentile; 32 BSDS200 frames at 180x320); none: no INT8 rows")
     ap.add_argument("--int8-dir", default=str(ROOT / "runs" / "model_card_int8"), help="where the INT8 files go")
     a = ap.parse_args()
+    a.data = a.data or str(shared("data"))
 
     import onnxruntime as ort
 
     import edgesr
     from edgesr.evaluation import bicubic_fn, evaluate
     from edgesr.hub import WEIGHTS, bundled_models
+    from edgesr.machine import describe_machine
+    from edgesr.runtimes.ort import ort_session
     from edgesr.models import count_flops, count_params
 
     sets = {n: Path(a.data) / "benchmark" / n for n in ("Set5", "Set14")}
@@ -98,7 +106,7 @@ def main() -> None:
     for name in bundled_models():
         model = edgesr.load_model(WEIGHTS / f"{name}.pt")
         s = model.scale
-        sess = ort.InferenceSession(str(WEIGHTS / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+        sess = ort_session(WEIGHTS / f"{name}.onnx")
         x = np.random.rand(1, 3, out_hw[0] // s, -(-out_hw[1] // s)).astype(np.float32)
         up = edgesr.Upscaler(WEIGHTS / f"{name}.onnx", color="rgb")
         frame = np.random.randint(0, 255, (out_hw[0] // s, -(-out_hw[1] // s), 3), np.uint8)
@@ -106,7 +114,7 @@ def main() -> None:
             lambda sess=sess, x=x: sess.run(None, {"input": x}), lambda up=up, f=frame: up.run(f))
         if name in (a.int8 or []):
             q = int8_model(WEIGHTS / f"{name}.onnx", Path(a.int8_dir), Path(a.data) / "train" / "BSDS200")
-            qs = ort.InferenceSession(str(q), providers=["CPUExecutionProvider"])
+            qs = ort_session(q)
             qup = edgesr.Upscaler(q, color="rgb")
             add(f"{name} INT8", "edgesr_int8", s, qup.run, count_params(model), count_flops(model, (360, 640)) / 1e9,
                 lambda qs=qs, x=x: qs.run(None, {"input": x}), lambda up=qup, f=frame: up.run(f))
@@ -124,7 +132,7 @@ def main() -> None:
         print("cv2.dnn_superres not available: peers skipped (install opencv-contrib-python)")
 
     card = {"rows": rows, "published_set5": {f"{k[0]} x{k[1]}": v for k, v in PUBLISHED.items()},
-            "machine": f"{__import__('os').cpu_count()} CPU cores", "onnxruntime": ort.__version__}
+            "machine": describe_machine(), "onnxruntime": ort.__version__}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(card, indent=2))
     (WEIGHTS / "card.json").write_text(json.dumps({r["name"]: r for r in rows if r["kind"] == "edgesr"}, indent=2))

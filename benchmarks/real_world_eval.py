@@ -24,7 +24,10 @@ from typing import Any, Callable
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("EDGESR_SHARED", ROOT.parent / "shared"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling module common, also under importlib
+
+from common import shared  # noqa: E402  (the shared data root: $EDGESR_SHARED or ../shared)
+
 UpscaleFn = Callable[[np.ndarray], np.ndarray]
 
 
@@ -105,8 +108,8 @@ def markdown(res: dict[str, dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=SHARED / "data" / "benchmark" / "Set14",
-                    help="folder of HR images never trained on (default: Set14)")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="folder of HR images never trained on (default: the shared Set14)")
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--models", nargs="*", default=None,
                     help="bundled names (edge_tiny_x2) or .pt/.onnx paths (default: the bundled models at --scale)")
@@ -114,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N images only (smoke runs)")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "real_world.json")
     a = ap.parse_args(argv)
+    a.data = a.data or shared("data", "benchmark", "Set14")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     from edgesr.fileio import atomic_write_bytes

@@ -18,24 +18,30 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from edgesr.training.log import steps_per_s  # beside the log's writer; lever_study uses it too
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("EDGESR_SHARED", ROOT.parent / "shared"))
-DATA = [SHARED / "data" / "train" / "T91", SHARED / "data" / "train" / "BSDS200"]
-SET5, SET14 = SHARED / "data" / "benchmark" / "Set5", SHARED / "data" / "benchmark" / "Set14"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling module common, also under importlib
+
+from common import shared  # noqa: E402  (the shared data root: $EDGESR_SHARED or ../shared)
+
+DATA = [shared("data", "train", n, check=False) for n in ("T91", "BSDS200")]
+SET5, SET14 = (shared("data", "benchmark", n, check=False) for n in ("Set5", "Set14"))
 KINDS = ("none", "ecb", "repvgg", "sesr")
 REPORT_HW = (360, 640)  # deployed FLOPs reported at a 360p input (x2 -> 720p)
 MODEL, SCALE, BATCH, PATCH, SEED = "edge_tiny", 2, 16, 48, 0
 
 
 def check_data() -> None:
-    """Exit with one line when the training or evaluation folders are missing."""
+    """Exit with one line when the shared root or its training or evaluation folders are missing."""
+    shared()
     missing = [d for d in (*DATA, SET5, SET14) if not d.is_dir()]
     if missing:
         raise SystemExit(f"data not found: {missing[0]} (set EDGESR_SHARED to the folder holding data/)")
@@ -49,18 +55,6 @@ def train_kind(a: argparse.Namespace, kind: str) -> Path:
                       ckpt_every=min(200, a.steps), model_kwargs={"rep": kind, "rep_expand": a.expand},
                       progress=not a.no_progress)
     return train(cfg, resume=True)
-
-
-def steps_per_s(log: Path) -> tuple[float, int]:
-    """Training steps/s over every logged step (``time`` restarts at 0 in a resumed segment, whose
-    first step is then only the new segment's reference point); returns (steps/s, steps timed)."""
-    steps, secs, prev = 0, 0.0, None
-    for line in log.read_text().splitlines():
-        r = json.loads(line)
-        if prev is not None and r["step"] == prev["step"] + 1 and r["time"] > prev["time"]:
-            steps, secs = steps + 1, secs + r["time"] - prev["time"]
-        prev = r
-    return (steps / secs if secs > 0 else float("nan")), steps
 
 
 def collapse_error(run: Path, deployed: torch.nn.Module) -> float:

@@ -14,14 +14,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling module common, also under importlib
+
+from common import shared  # noqa: E402  (the shared data root: $EDGESR_SHARED or ../shared)
 
 
 def main(argv: list[str] | None = None) -> int:
     from edgesr.bench.run import BenchConfig, run_bench, summarize
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--peers", default=str(ROOT.parent / "shared" / "peers" / "opencv-superres"),
-                   help="folder of the OpenCV dnn_superres .pb files")
+    p.add_argument("--peers", default=str(shared("peers", "opencv-superres", check=False)),
+                   help="folder of the OpenCV dnn_superres .pb files (skipped when absent)")
     p.add_argument("--model", default=None, help="model (default: the bundled one)")
     p.add_argument("--max-frame-s", type=float, default=4.0, help="skip cells predicted slower than this")
     p.add_argument("--time-limit", type=float, default=240.0)

@@ -20,7 +20,7 @@ import argparse
 import json
 import math
 import os
-import platform
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
@@ -31,11 +31,16 @@ import torch
 from torch.utils.data import DistributedSampler
 
 import edgesr.training.loop as T
-from edgesr import train_feed as tf
+from edgesr.training import feed as tf
 from edgesr.data import SRDataset
-from edgesr.training.amp import CPU_FLAGS_OF_INTEREST, cpu_flags, cpu_has_bf16, cpu_model_name
+from edgesr.machine import describe_machine
+from edgesr.training.amp import cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling module common, also under importlib
+
+from common import shared  # noqa: E402  (the shared data root: $EDGESR_SHARED or ../shared)
+
 MODELS = {"nano": "edge_nano", "tiny": "edge_tiny", "base": "edge_base"}
 GAIN = 1.03  # a lever joins "combined" when it is at least this much faster than the baseline
 
@@ -130,17 +135,6 @@ def combined(base: Cell, rows: list[dict[str, Any]]) -> Cell | None:
     return c if c != replace(base, lever="combined") else None
 
 
-def machine(device: torch.device) -> dict[str, Any]:
-    flags = cpu_flags()
-    info: dict[str, Any] = {
-        "cpu": cpu_model_name(), "flags": {f: f in flags for f in CPU_FLAGS_OF_INTEREST},
-        "cpu_count": os.cpu_count(), "loadavg_at_start": list(os.getloadavg()), "torch": torch.__version__,
-        "python": platform.python_version(), "device": str(device)}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
 def table(rows: list[dict[str, Any]]) -> str:
     out = ["| model | lever | threads | batch x patch | steps/s | LR Mpx/s | vs baseline | loss@1 | note |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -160,8 +154,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    shared = Path(os.environ.get("EDGESR_SHARED", ROOT.parent / "shared"))
-    ap.add_argument("--data", nargs="+", default=[str(shared / "data" / "train" / "T91")], help="HR image folders")
+    ap.add_argument("--data", nargs="+", default=None, help="HR image folders (default: the shared data/train/T91)")
     ap.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["nano", "tiny", "base"])
     ap.add_argument("--steps", type=int, default=20, help="timed steps per cell")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (compile happens here)")
@@ -172,6 +165,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "train_throughput.json"))
     a = ap.parse_args()
+    a.data = a.data or [str(shared("data", "train", "T91"))]
     if a.warmup < 1 or a.steps < 1:
         ap.error("--warmup and --steps must be >= 1")
     device = torch.device(a.device)
@@ -189,11 +183,13 @@ def main() -> None:
             r["model"] = name
         rows += model_rows
         print(table(model_rows), flush=True)
-    result = {"machine": machine(device), "settings": {k: v for k, v in vars(a).items() if k != "json"},
+    result = {"machine": describe_machine(a.threads, device=str(device)),
+              "settings": {k: v for k, v in vars(a).items() if k != "json"},
               "scale": 2, "dual_weight": T.TrainConfig.dual_weight, "results": rows}
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps(result, indent=2))
-    print(f"\n{result['machine']['cpu']}, flags {result['machine']['flags']}, load {result['machine']['loadavg_at_start']}")
+    m = result["machine"]
+    print(f"\n{m['cpu']}, flags {m['flags']}, load {m.get('loadavg_1m')}")
     print(table(rows))
     print(f"wrote {a.json}")
 

@@ -17,6 +17,8 @@ import argparse
 import json
 from pathlib import Path
 
+from edgesr.training.log import read_log
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {2: 37.05, 3: 33.18, 4: 30.72}  # published FSRCNN Set5 (the tiny targets)
 BASE_TARGETS = {2: 37.5, 4: 31.3}  # VDSR-level (the base targets)
@@ -44,7 +46,7 @@ def main() -> None:
     ends: dict[Path, float] = {}  # run dir -> cumulative minutes at its last step
     for run in map(Path, a.runs):
         cfg = json.loads((run / "config.json").read_text())
-        recs = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+        recs = read_log(run / "log.jsonl")
         init = Path(cfg["init"]).parent.resolve() if cfg.get("init") else None
         t0 = ends.get(init, 0.0) if init is not None else 0.0
         u0 = 0

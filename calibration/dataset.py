@@ -2,8 +2,10 @@
 
 Why one class: the ORT quantizer, the quality guard, the FP16 overflow check and the legacy
 TensorRT calibrator all consume the same thing, ``{input_name: (1, 3, H, W) float32}`` items.
-Sources are a folder of images, a video file, a camera (``cv2.VideoCapture`` index) or any
-iterable of such dicts. Selection is deterministic (evenly spaced), and decoded folders/videos
+Sources are a folder of images, a video file (decoded by PyAV through
+:func:`edgesr.video.frames.sample_video_frames`, the sampler ``edgesr adapt`` uses), a camera
+(``cv2.VideoCapture`` index) or any iterable of such dicts. Selection is deterministic (evenly
+spaced, :func:`edgesr.video.frames.evenly_spaced`), and decoded folders/videos
 are cached as ``.npz`` keyed by the data hash plus the preprocessing parameters, so the same data
 is never decoded twice.
 """
@@ -21,11 +23,12 @@ import numpy as np
 
 from edgesr.errors import DataError
 from edgesr.fileio import atomic_path
+from edgesr.video.frames import evenly_spaced  # the one "evenly spaced" rule (video frames, image folders)
 
 log = logging.getLogger(__name__)
 
 VIDEO_EXTS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".ts", ".mpg", ".mpeg", ".y4m")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: video frames decoded by PyAV (edgesr.video.frames), no longer cv2.VideoCapture
 MIN_SIDE = 8  # smaller frames carry no usable activation statistics for 3x3 conv stacks
 COMMON_MAX_SIDE = 256  # mixed-size frames are centre-cropped to at most this (enough context for SR convs)
 
@@ -232,13 +235,6 @@ def _why_unreadable(p: Path, e: OSError) -> str:
     return e.strerror or type(e).__name__
 
 
-def _evenly(n: int, k: int) -> list[int]:
-    """k deterministic, evenly spaced indices out of n (all of them when k >= n)."""
-    if k <= 0 or k >= n:
-        return list(range(n))
-    return sorted(set(np.linspace(0, n - 1, k).round().astype(int).tolist()))
-
-
 def _prepare(rgb: np.ndarray, name: str, size: tuple[int, int] | None, crop: tuple[int, int] | None,
              hr_scale: int | None) -> tuple[np.ndarray, np.ndarray | None]:
     """One decoded RGB uint8 frame -> (model input NCHW float32, HR reference or None)."""
@@ -331,7 +327,7 @@ def _from_files(files: list[Path], size: tuple[int, int] | None, crop: tuple[int
 
     from edgesr.data import read_rgb
 
-    chosen = [files[i] for i in _evenly(len(files), max_frames)]
+    chosen = [files[i] for i in evenly_spaced(len(files), max_frames)]
     bad: list[str] = []
     frames: list[np.ndarray] = []
     refs: list[np.ndarray | None] = []
@@ -363,23 +359,15 @@ def _read_frames(cap: Any, wanted: set[int] | None, limit: int) -> Iterator[tupl
 
 def _from_video(path: Path, size: tuple[int, int] | None, crop: tuple[int, int] | None, max_frames: int,
                 hr_scale: int | None) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
-    import cv2
+    """Evenly spaced frames through the project's one video sampler (PyAV), the frames ``edgesr adapt`` takes."""
+    from edgesr.video.frames import sample_video_frames
 
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise DataError(f"cannot open video {path}: unreadable or unsupported codec; re-encode it to H.264 MP4 or "
-                        "extract frames to a folder")
-    try:
-        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        wanted = set(_evenly(n, max_frames)) if n > 0 else None
-        frames: list[np.ndarray] = []
-        refs: list[np.ndarray | None] = []
-        for i, rgb in _read_frames(cap, wanted, n if n > 0 else max_frames):
-            x, r = _prepare(rgb, f"{path.name} frame {i}", size, crop, hr_scale)
-            frames.append(x)
-            refs.append(r)
-    finally:
-        cap.release()
+    frames: list[np.ndarray] = []
+    refs: list[np.ndarray | None] = []
+    for i, rgb in sample_video_frames(path, max_frames):  # an unreadable file is a DataError naming it
+        x, r = _prepare(rgb, f"{path.name} frame {i}", size, crop, hr_scale)
+        frames.append(x)
+        refs.append(r)
     if not frames:
         raise DataError(f"no frame could be decoded from {path}; check the file plays, or extract frames to a folder")
     return frames, refs

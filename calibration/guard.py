@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from edgesr.errors import ConfigError
+
 from .dataset import CalibrationSet, frame_to_nchw, nchw_to_frame
 
 log = logging.getLogger(__name__)
@@ -26,16 +28,21 @@ log = logging.getLogger(__name__)
 PSNR_CAP = 100.0  # identical outputs give inf; cap so means stay finite
 
 
-def ort_session(model: str | os.PathLike[str] | bytes, threads: int = 1) -> Any:
-    """A CPU ONNX Runtime session (imported here: ``import edgesr`` must not import onnxruntime)."""
-    import onnxruntime as ort
+KERNELS = {"cpu": "all", "qdq": "disable"}  # guard kernels -> ORT graph optimization level
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), so,
-                                providers=["CPUExecutionProvider"])
+
+def ort_session(model: str | os.PathLike[str] | bytes, threads: int = 1, kernels: str = "cpu") -> Any:
+    """A CPU ONNX Runtime session, through the runtime backend's :func:`edgesr.runtimes.ort.ort_session`.
+
+    ``kernels="cpu"``: ORT's fused INT8 CPU kernels, what a CPU deployment runs (their error depends on the
+    host: VNNI or not, reduce_range). ``"qdq"``: no graph optimization, so each QuantizeLinear /
+    DequantizeLinear runs as written and the convolutions in float: the Q/DQ graph's own arithmetic, the
+    same on every host and the closer estimate for a backend that honours Q/DQ (TensorRT)."""
+    from edgesr.runtimes.ort import ort_session
+
+    if kernels not in KERNELS:
+        raise ConfigError(f"unknown guard kernels {kernels!r}; use one of {', '.join(KERNELS)}")
+    return ort_session(model, threads=threads, level=KERNELS[kernels], why="to check a quantized model")
 
 
 def session_fn(sess: Any) -> Callable[[np.ndarray], np.ndarray]:

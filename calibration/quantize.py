@@ -28,7 +28,7 @@ import numpy as np
 from edgesr.errors import ConfigError, DataError
 
 from .dataset import CalibrationSet, as_calibration_set, common_size, default_cache_dir
-from .guard import Quality, measure_quality, ort_session, session_fn
+from .guard import KERNELS, Quality, measure_quality, ort_session, session_fn
 
 log = logging.getLogger(__name__)
 
@@ -181,14 +181,16 @@ def quantize_onnx(fp32_onnx_path: str | os.PathLike[str], out_path: str | os.Pat
                   entropy_bins: int = 2048,
                   scale: int | None = None, cache_dir: str | os.PathLike[str] | None = None,
                   threads: int = 1, report_path: str | os.PathLike[str] | None = None,
-                  **data_kwargs: Any) -> QuantReport:
+                  guard_kernels: str = "cpu", **data_kwargs: Any) -> QuantReport:
     """FP32 ONNX -> INT8 Q/DQ ONNX (ORT static quantization, per-channel weights), guarded.
 
     ``calib``: folder / video / camera index / ``CalibrationSet`` / iterable of ``{input: array}``;
     ``data_kwargs`` (size, crop, max_frames, hr_scale) go to ``load_calibration``; frames of mixed sizes
     are centre-cropped to a common size (``common_size``). Defaults are
     U8S8 (uint8 activations, int8 weights): the fast pair on x86 ORT; TensorRT accepts the file too.
-    ``reduce_range``: None = on for x86 CPUs without VNNI (ORT's advice). Returns a ``QuantReport``.
+    ``reduce_range``: None = on for x86 CPUs without VNNI (ORT's advice). ``guard_kernels``: what the guard
+    measures, ``"cpu"`` (ORT's fused INT8 kernels on this host) or ``"qdq"`` (the graph's Q/DQ arithmetic,
+    host-independent; see ``guard.ort_session``). Returns a ``QuantReport``.
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quant_pre_process, quantize_static
@@ -198,6 +200,8 @@ def quantize_onnx(fp32_onnx_path: str | os.PathLike[str], out_path: str | os.Pat
     t0 = time.perf_counter()
     src, out = Path(fp32_onnx_path), Path(out_path)
     method = method.lower()
+    if guard_kernels not in KERNELS:
+        raise ConfigError(f"unknown guard_kernels {guard_kernels!r}; use one of {', '.join(KERNELS)}")
     if method not in METHODS:
         raise ConfigError(f"unknown calibration method {method!r}; use one of {', '.join(METHODS)}")
     proto, meta = load_fp32_onnx(src)
@@ -254,7 +258,8 @@ def quantize_onnx(fp32_onnx_path: str | os.PathLike[str], out_path: str | os.Pat
             ref = session_fn(ort_session(src, threads))
 
             def measure(path: Path) -> Quality:
-                return measure_quality(ref, session_fn(ort_session(path, threads)), held, int(scale or 0))
+                int8 = session_fn(ort_session(path, threads, guard_kernels))
+                return measure_quality(ref, int8, held, int(scale or 0))
 
             q = measure(candidate)
             report.attempts.append(Attempt(list(excluded), q.to_dict()))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgesr.errors import DataError, EdgeSRError, MissingDependencyError
+from edgesr.errors import DataError, EdgeSRError
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +104,9 @@ def _prepare(img: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 
 def run_onnx(onnx_path: str | os.PathLike[str], x: np.ndarray, providers: list[str] | None = None) -> np.ndarray:
     """Run an ONNX SR model on NCHW float input with ONNX Runtime (CPU unless ``providers``)."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise MissingDependencyError("onnxruntime", why="to verify an ONNX export") from None
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(onnx_path), opts, providers=providers or ["CPUExecutionProvider"])
+    from edgesr.runtimes.ort import ort_session
+
+    sess = ort_session(onnx_path, providers=providers or None, why="to verify an ONNX export")
     inp = sess.get_inputs()[0]
     dtype = np.float16 if "float16" in inp.type else np.float32
     out = sess.run(None, {inp.name: x.astype(dtype)})[0]

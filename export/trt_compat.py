@@ -24,7 +24,7 @@ async_v3
 Runtime-side helpers (used by ``edgesr.runtimes.trt``; all take TensorRT objects and hide the
 binding-index vs tensor-name APIs)::
 
-    import_tensorrt() -> module                       # MissingDependencyError(extra "trt") if absent
+    import_tensorrt() -> TensorRTModule               # the module; MissingDependencyError(extra "trt") if absent
     detect(trt) -> Features
     deserialize_engine(src: bytes | path) -> (trt.Runtime, trt.ICudaEngine)   # keep both alive
     create_context(engine) -> trt.IExecutionContext
@@ -46,8 +46,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -61,7 +60,45 @@ if TYPE_CHECKING:  # the stubs (tensorrt-stubs) make mypy check every TensorRT c
 log = logging.getLogger(__name__)
 
 
-def import_tensorrt() -> ModuleType:
+class TensorRTModule(Protocol):
+    """The ``tensorrt`` module handle, as the helpers here use it (types from tensorrt-stubs).
+
+    The handle is a real ``tensorrt`` module, so mypy checks it structurally: ``import_tensorrt``
+    returns the module itself (every member below must exist in the stubs with this type), and an
+    attribute not listed here is an error on a handle (``trt_module.OnnxParserr`` fails the type
+    check; scripts/typecheck.sh proves it). Add a member here before using a new top-level name;
+    a name that some supported versions lack is reached through ``getattr`` after a ``detect``
+    feature test instead. ``__version__`` is not a member (mypy does not count module dunders):
+    use ``version(trt_module)``.
+    """
+
+    @property
+    def Builder(self) -> type[trt.Builder]: ...
+    @property
+    def BuilderFlag(self) -> type[trt.BuilderFlag]: ...
+    @property
+    def DeviceType(self) -> type[trt.DeviceType]: ...
+    @property
+    def Logger(self) -> type[trt.Logger]: ...
+    @property
+    def MemoryPoolType(self) -> type[trt.MemoryPoolType]: ...
+    @property
+    def NetworkDefinitionCreationFlag(self) -> type[trt.NetworkDefinitionCreationFlag]: ...
+    @property
+    def OnnxParser(self) -> type[trt.OnnxParser]: ...
+    @property
+    def Runtime(self) -> type[trt.Runtime]: ...
+    @property
+    def TensorIOMode(self) -> type[trt.TensorIOMode]: ...
+    def nptype(self, trt_type: trt.DataType) -> type[np.generic]: ...
+
+
+def version(trt_module: object) -> str:
+    """``tensorrt.__version__`` ("unknown" for a handle without one)."""
+    return str(getattr(trt_module, "__version__", "unknown"))
+
+
+def import_tensorrt() -> TensorRTModule:
     """``import tensorrt``, or a MissingDependencyError naming the ``trt`` extra.
 
     An installed ``tensorrt-stubs`` leaves a bare ``tensorrt`` namespace package (``.pyi`` only)
@@ -99,7 +136,7 @@ class Features:
         return self.strongly_typed and not self.precision_flags
 
 
-def detect(trt_module: Any) -> Features:
+def detect(trt_module: object) -> Features:
     """Feature-test a ``tensorrt`` module (or anything exposing the same names)."""
     t = trt_module
     ncf = getattr(t, "NetworkDefinitionCreationFlag", None)
@@ -109,7 +146,7 @@ def detect(trt_module: Any) -> Features:
     ctx = getattr(t, "IExecutionContext", None)
     dev = getattr(t, "DeviceType", None)
     return Features(
-        version=str(getattr(t, "__version__", "unknown")),
+        version=version(t),
         explicit_batch_flag=hasattr(ncf, "EXPLICIT_BATCH"),
         strongly_typed=hasattr(ncf, "STRONGLY_TYPED"),
         precision_flags=hasattr(bf, "FP16") and hasattr(bf, "INT8"),
@@ -192,12 +229,12 @@ def plan_build(features: Features, precision: Precision | str | None, graph: Pre
 # ------------------------------------------------------------------------------------ build helpers
 
 
-def make_logger(trt_module: Any, verbose: bool = False) -> "trt.ILogger":
+def make_logger(trt_module: TensorRTModule, verbose: bool = False) -> "trt.ILogger":
     t = trt_module
-    return t.Logger(t.Logger.VERBOSE if verbose else t.Logger.WARNING)  # type: ignore[no-any-return]
+    return t.Logger(t.Logger.VERBOSE if verbose else t.Logger.WARNING)
 
 
-def create_network(builder: "trt.Builder", trt_module: Any, features: Features,
+def create_network(builder: "trt.Builder", trt_module: TensorRTModule, features: Features,
                    strongly_typed: bool) -> "trt.INetworkDefinition":
     """Explicit-batch network (flag needed before 10, ignored after), optionally strongly typed."""
     t = trt_module
@@ -209,20 +246,20 @@ def create_network(builder: "trt.Builder", trt_module: Any, features: Features,
     return builder.create_network(flags)
 
 
-def parse_onnx(trt_module: Any, network: "trt.INetworkDefinition", logger: "trt.ILogger",
+def parse_onnx(trt_module: TensorRTModule, network: "trt.INetworkDefinition", logger: "trt.ILogger",
                onnx_path: str | os.PathLike[str]) -> "trt.OnnxParser":
     """Parse an ONNX file into ``network``; parser errors become one ModelFormatError."""
     parser = trt_module.OnnxParser(network, logger)
     ok = parser.parse_from_file(str(onnx_path))
     if not ok:
         errs = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise ModelFormatError(f"TensorRT {trt_module.__version__} cannot parse {onnx_path}: " + " | ".join(errs)
+        raise ModelFormatError(f"TensorRT {version(trt_module)} cannot parse {onnx_path}: " + " | ".join(errs)
                                + "; re-export with 'edgesr export onnx' (opset 17), or see docs/export.md for the "
                                "operators each TensorRT version supports")
-    return parser  # type: ignore[no-any-return]
+    return parser
 
 
-def set_workspace(config: "trt.IBuilderConfig", trt_module: Any, features: Features, mib: int) -> None:
+def set_workspace(config: "trt.IBuilderConfig", trt_module: TensorRTModule, features: Features, mib: int) -> None:
     size = int(mib) << 20
     if features.memory_pool:
         config.set_memory_pool_limit(trt_module.MemoryPoolType.WORKSPACE, size)
@@ -230,17 +267,17 @@ def set_workspace(config: "trt.IBuilderConfig", trt_module: Any, features: Featu
         config.max_workspace_size = size  # type: ignore[attr-defined]  # removed in TRT 10 (not in the stubs)
 
 
-def set_builder_flags(config: "trt.IBuilderConfig", trt_module: Any, names: Sequence[str]) -> None:
+def set_builder_flags(config: "trt.IBuilderConfig", trt_module: TensorRTModule, names: Sequence[str]) -> None:
     for name in names:
         config.set_flag(getattr(trt_module.BuilderFlag, name))
 
 
-def set_calibrator(config: "trt.IBuilderConfig", calibrator: Any) -> None:
+def set_calibrator(config: "trt.IBuilderConfig", calibrator: "trt.IInt8Calibrator") -> None:
     """Legacy implicit INT8 calibration (TensorRT <= 10 only; ``plan_build`` never asks for it on 11)."""
     config.int8_calibrator = calibrator
 
 
-def set_dla(config: "trt.IBuilderConfig", trt_module: Any, core: int) -> None:
+def set_dla(config: "trt.IBuilderConfig", trt_module: TensorRTModule, core: int) -> None:
     """Run on DLA ``core``; layers DLA cannot run (Resize cubic among them) fall back to the GPU."""
     config.default_device_type = trt_module.DeviceType.DLA
     config.DLA_core = int(core)
@@ -305,7 +342,7 @@ def _dims(d: Any) -> tuple[int, ...]:
     return tuple(int(d[i]) for i in range(len(d)))
 
 
-def _np_dtype(trt_module: Any, dtype: Any) -> np.dtype:
+def _np_dtype(trt_module: TensorRTModule, dtype: "trt.DataType") -> np.dtype:
     try:
         return np.dtype(trt_module.nptype(dtype))
     except Exception:  # types numpy lacks (bf16, fp8): report as raw bytes
@@ -320,7 +357,7 @@ def deserialize_engine(src: bytes | str | os.PathLike[str], *, verbose: bool = F
     runtime = t.Runtime(make_logger(t, verbose))
     engine = runtime.deserialize_cuda_engine(bytes(data))
     if engine is None:
-        raise ModelFormatError(f"TensorRT {t.__version__} cannot load this engine (built by another TensorRT version or "
+        raise ModelFormatError(f"TensorRT {version(t)} cannot load this engine (built by another TensorRT version or "
                                "for another GPU, or corrupt); rebuild it with 'edgesr export trt MODEL.onnx'")
     return runtime, engine
 
@@ -360,8 +397,14 @@ def profile_shapes(engine: "trt.ICudaEngine", name: str, profile: int = 0
     return mn, opt, mx
 
 
+def _engine(context: "trt.IExecutionContext") -> "trt.ICudaEngine":
+    """``context.engine``, with its documented type (the stubs declare it ``...``, i.e. unchecked)."""
+    engine: trt.ICudaEngine = context.engine
+    return engine
+
+
 def _binding_index(context: "trt.IExecutionContext", name: str) -> int:
-    return int(context.engine.get_binding_index(name))  # type: ignore[attr-defined]  # TRT < 8.5
+    return int(_engine(context).get_binding_index(name))  # type: ignore[attr-defined]  # TRT < 8.5
 
 
 def set_input_shape(context: "trt.IExecutionContext", name: str, shape: Sequence[int]) -> None:
@@ -372,7 +415,7 @@ def set_input_shape(context: "trt.IExecutionContext", name: str, shape: Sequence
     else:
         ok = context.set_binding_shape(_binding_index(context, name), shape)  # type: ignore[attr-defined]
     if not ok:
-        mn, _, mx = profile_shapes(context.engine, name)
+        mn, _, mx = profile_shapes(_engine(context), name)
         raise InputError(f"input shape {shape} is outside this engine's profile {mn}..{mx}; tile the frame "
                          "(Upscaler tile=...) or rebuild with a larger 'edgesr export trt --max'")
 
@@ -386,7 +429,7 @@ def tensor_shape(context: "trt.IExecutionContext", name: str) -> tuple[int, ...]
 
 def set_tensor_addresses(context: "trt.IExecutionContext", addresses: Mapping[str, int]) -> list[int]:
     """Bind device pointers by tensor name; returns the index-ordered bindings list the v2 API needs."""
-    engine = context.engine
+    engine = _engine(context)
     if hasattr(context, "set_tensor_address"):
         for name, ptr in addresses.items():
             if not context.set_tensor_address(name, int(ptr)):
@@ -452,4 +495,4 @@ def current_environment(device: int = 0) -> dict[str, str]:
     """The facts an engine is tied to: TensorRT version, GPU name, compute capability."""
     t = import_tensorrt()
     name, cc = gpu_info(device)
-    return {"tensorrt": str(t.__version__), "gpu": name, "compute_capability": cc}
+    return {"tensorrt": version(t), "gpu": name, "compute_capability": cc}

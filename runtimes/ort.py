@@ -1,5 +1,9 @@
 """ONNX Runtime backend (the default, CPU everywhere; CUDA / TensorRT execution providers when present).
 
+:func:`ort_session` is the one place an ``onnxruntime.InferenceSession`` is built (the backend, the
+export parity check, the quantization guard, DRC's latency and the benchmarks all use it), so
+threads, providers and graph optimization mean the same everywhere.
+
 Why IOBinding: the input and output OrtValues wrap our own numpy buffers, bound once per shape,
 so a frame is ``run_with_iobinding`` with no allocation and no output copy.
 """
@@ -46,6 +50,48 @@ def resolve_providers(providers: str | Sequence[Any] | None, device: str | None,
     return out
 
 
+#: ``level=`` names -> ``onnxruntime.GraphOptimizationLevel`` members
+LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+          "all": "ORT_ENABLE_ALL"}
+
+
+def ort_session(model: str | os.PathLike[str] | bytes, *, threads: int | None = None,
+                providers: str | Sequence[Any] | None = None, device: str | None = None,
+                level: str | Any | None = None, log_severity: int | None = 3,
+                options: dict[str, Any] | None = None, why: str = "to run .onnx models") -> Any:
+    """An ``onnxruntime.InferenceSession`` of ``model`` (a path or the serialized bytes).
+
+    ``threads``: intra-op threads (and one inter-op thread: sessions run sequentially); default ORT's.
+    ``providers`` / ``device``: as :func:`resolve_providers` (CPU by default). ``level``: graph
+    optimization, one of :data:`LEVELS` (``"all"`` is ORT's default) or a ``GraphOptimizationLevel``.
+    ``log_severity``: ORT's own log level (3: errors only; ``None``: ORT's default). ``options``: further
+    ``SessionOptions`` attributes (``enable_profiling``, ``optimized_model_filepath``, ...).
+    ONNX Runtime is imported here, never at module import (``import edgesr`` must not load it).
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise MissingDependencyError("onnxruntime", None, why) from None
+    so = ort.SessionOptions()
+    if threads:
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+    if log_severity is not None:
+        so.log_severity_level = int(log_severity)
+    if level is not None:
+        if isinstance(level, str):
+            if level.lower() not in LEVELS:
+                raise ConfigError(f"unknown graph optimization level {level!r}; use one of {', '.join(LEVELS)}")
+            level = getattr(ort.GraphOptimizationLevel, LEVELS[level.lower()])
+        so.graph_optimization_level = level
+    for k, v in (options or {}).items():
+        if not hasattr(so, k):
+            raise ConfigError(f"onnxruntime.SessionOptions has no option {k!r}; see its documentation")
+        setattr(so, k, v)
+    chosen = resolve_providers(providers, device, ort.get_available_providers())
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), sess_options=so, providers=chosen)
+
+
 class OrtBackend(Backend):
     name = "onnxruntime"
 
@@ -64,17 +110,16 @@ class OrtBackend(Backend):
 
     def _open(self) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (a missing ORT is a MissingDependencyError, before the file check)
         except ImportError:
             raise MissingDependencyError("onnxruntime", None, "to run .onnx models") from None
         if not self.path.is_file():
             raise ModelFormatError(f"ONNX model not found: {self.path}; pass an existing .onnx file")
-        providers = resolve_providers(self._providers_req, self._device_req, ort.get_available_providers())
-        so = ort.SessionOptions()
-        if self._threads:
-            so.intra_op_num_threads = self._threads
         try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=so, providers=providers)
+            self.session = ort_session(self.path, threads=self._threads, providers=self._providers_req,
+                                       device=self._device_req, log_severity=None)
+        except (MissingDependencyError, ConfigError):
+            raise
         except Exception as e:
             first = str(e).splitlines()[0][:200] if str(e) else ""
             raise ModelFormatError(f"{self.path} is not a loadable ONNX model ({type(e).__name__}: {first}); "

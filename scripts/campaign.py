@@ -51,15 +51,11 @@ def save_plan(plan: dict[str, Any]) -> None:
 
 
 def read_log(folder: Path) -> list[dict[str, Any]]:
-    """The run's log.jsonl records (plain in a run folder, gzipped in a committed checkpoint folder)."""
-    plain, packed = folder / "log.jsonl", folder / "log.jsonl.gz"
-    if plain.exists():
-        text = plain.read_text()
-    elif packed.exists():
-        text = gzip.decompress(packed.read_bytes()).decode()
-    else:
-        return []
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    """The run's log.jsonl records (plain in a run folder, gzipped in a committed checkpoint folder; a line
+    cut short by a kill skipped): :func:`edgesr.training.log.read_log`, the reader beside the log's writer."""
+    from edgesr.training.log import read_log as read_training_log  # lazy: status stays quick to load
+
+    return read_training_log(folder, missing_ok=True)
 
 
 def minutes(records: list[dict[str, Any]]) -> float:
@@ -102,8 +98,11 @@ def restore(item: dict[str, Any]) -> Path:
 def thin_log(text: str, every: int = LOG_EVERY) -> bytes:
     """The committed copy of a log: every ``every``-th step, every validation record and each resume segment's
     last record, so curves and summed minutes stay exact while the file stays small (a 100k-step run: ~0.3 MiB)."""
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    recs = [json.loads(ln) for ln in lines]
+    from edgesr.training.log import parse_record  # the reader's rule: a line cut short by a kill is no record
+
+    parsed = [(ln, parse_record(ln)) for ln in text.splitlines()]
+    lines = [ln for ln, r in parsed if r is not None]
+    recs = [r for _, r in parsed if r is not None]
     keep = []
     for i, (ln, r) in enumerate(zip(lines, recs)):
         seg_end = i + 1 == len(recs) or float(recs[i + 1].get("time", 0.0)) < float(r.get("time", 0.0))

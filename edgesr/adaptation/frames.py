@@ -2,7 +2,8 @@
 time-spaced capture from a camera or stream (through :mod:`edgesr.video.sources`'s live sources).
 
 Files and folders: ``max_frames`` evenly spaced indices over the whole source (first and last
-included), so the same source always gives the same frames. Live sources: the
+included), so the same source always gives the same frames; video files go through
+:func:`edgesr.video.frames.sample_video_frames`, the sampler calibration uses too. Live sources: the
 :class:`~edgesr.capture.LatestFrameReader` keeps only the newest frame; one is kept at least
 ``duration / max_frames`` seconds after the previous one, for ``duration`` seconds (or the next
 ``max_frames`` frames without a duration). Frames are RGB uint8, with their index in the source.
@@ -18,6 +19,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..video.frames import evenly_spaced, sample_video_frames  # the one sampler (calibration uses it too)
 from ..video.sources import LatestFrameReader, open_source, source_kind
 from ..data import list_images, read_rgb
 from ..errors import DataError
@@ -25,13 +27,6 @@ from ..errors import DataError
 log = logging.getLogger(__name__)
 
 LIVE_KINDS = ("camera", "network", "gstreamer")
-
-
-def evenly_spaced(n: int, k: int) -> list[int]:
-    """``min(n, k)`` indices of ``range(n)``, evenly spaced, first and last included."""
-    if n <= k:
-        return list(range(n))
-    return sorted({int(round(i)) for i in np.linspace(0, n - 1, k)})
 
 
 def iter_frames(spec: str | int | os.PathLike[str], max_frames: int = 200, duration: float | None = None,
@@ -53,50 +48,12 @@ def iter_frames(spec: str | int | os.PathLike[str], max_frames: int = 200, durat
     elif kind in LIVE_KINDS:
         yield from _live_frames(spec, max_frames, duration, timeout, progress)
     else:
-        yield from _video_frames(Path(str(spec)), max_frames, progress)
+        yield from sample_video_frames(Path(str(spec)), max_frames, progress)
 
 
 def collect_frames(spec: str | int | os.PathLike[str], **kwargs: Any) -> list[tuple[int, np.ndarray]]:
     """:func:`iter_frames` as a list."""
     return list(iter_frames(spec, **kwargs))
-
-
-def _video_frames(path: Path, max_frames: int, progress: bool) -> Iterator[tuple[int, np.ndarray]]:
-    from tqdm import tqdm
-
-    from ..video.sources import FileSource
-
-    probe = FileSource(path)  # an unreadable or non-video file is a DataError naming it
-    n = probe.frames_expected
-    probe.close()
-    n = n or _count_frames(path)
-    want = set(evenly_spaced(n, max_frames))
-    kept = decoded = 0
-    src = FileSource(path)
-    try:
-        for fr in tqdm(iter(src.read, None), total=n, unit="frame", desc=f"frames of {path.name}",
-                       disable=not progress):
-            decoded = fr.index + 1
-            if fr.index in want:
-                kept += 1
-                yield fr.index, np.ascontiguousarray(fr.image[..., ::-1])
-                if kept == len(want):
-                    break
-    finally:
-        src.close()
-    if src.error is not None or kept < len(want):
-        log.warning("%s: decoding stopped after %d of %d frames (%s); using the %d frames read", path, decoded, n,
-                    src.error or "truncated?", kept)
-
-
-def _count_frames(path: Path) -> int:
-    from ..video.sources import FileSource
-
-    src = FileSource(path)
-    try:
-        return sum(1 for _ in iter(src.read, None))
-    finally:
-        src.close()
 
 
 def _live_frames(spec: Any, max_frames: int, duration: float | None, timeout: float,

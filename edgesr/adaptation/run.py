@@ -433,10 +433,9 @@ def _fine_tune(paths: _Paths, scale: int, cfg: AdaptConfig, resume: bool) -> Pat
 
 def _dual_loss(log_path: Path) -> tuple[float, float] | None:
     """Mean dual L1 of the first and the last tenth of the frame (unpaired: primal 0) batches."""
-    if not log_path.is_file():
-        return None
-    recs = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-    dual = [r["dual"] for r in recs if r.get("primal") == 0]
+    from ..training.log import read_log
+
+    dual = [r["dual"] for r in read_log(log_path, missing_ok=True) if r.get("primal") == 0]
     if not dual:
         return None
     k = max(1, len(dual) // 10)

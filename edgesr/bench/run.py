@@ -15,10 +15,7 @@ a 2-core CPU.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
-import os
-import platform
 import re
 import tempfile
 import time
@@ -155,32 +152,15 @@ def _time_cell(runner: _Runner, frame: np.ndarray, cfg: BenchConfig, cell: Cell)
 
 
 def _machine(threads: int) -> dict[str, Any]:
+    """:func:`edgesr.machine.describe_machine` plus what the bench rows depend on (OpenCV, the device name)."""
     import cv2
-    import torch
+    import torch  # noqa: F401  (loaded, so its version and GPU are described)
 
-    from .. import __version__
+    from ..machine import describe_machine
 
-    from ..precision import cpu_model_name
-
-    cpu = cpu_model_name()
-    if cpu == "unknown":
-        cpu = platform.processor() or platform.machine()
-    info: dict[str, Any] = {"edgesr": __version__, "python": platform.python_version(), "platform": platform.platform(),
-                            "cpu": cpu, "cpu_count": os.cpu_count(), "threads": threads, "torch": torch.__version__,
-                            "opencv": cv2.__version__, "opencv_dnn_superres": opencv_superres_available(),
-                            "device_name": f"CPU ({threads} threads)"}
-    try:
-        info["loadavg_1m"] = os.getloadavg()[0]
-    except OSError:
-        pass
-    if importlib.util.find_spec("onnxruntime") is not None:
-        import onnxruntime
-
-        info["onnxruntime"] = onnxruntime.__version__
-    if _cuda_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-        info["cuda"] = torch.version.cuda
-        info["device_name"] = info["gpu"]
+    info = describe_machine(threads)
+    info.update({"opencv": cv2.__version__, "opencv_dnn_superres": opencv_superres_available(),
+                 "device_name": info.get("gpu", f"CPU ({threads} threads)")})
     return info
 
 

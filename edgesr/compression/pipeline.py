@@ -94,15 +94,12 @@ def ort_latency_ms(model: SRModel, onnx_path: str | Path, hw: tuple[int, int], r
                    threads: int = 1) -> float:
     """Median latency of ONNX Runtime (CPU) on an exported file, fixed input ``hw``."""
     import numpy as np
-    import onnxruntime as ort
 
     from ..export.onnx import export_onnx
+    from ..runtimes.ort import ort_session
 
     path = export_onnx(model, onnx_path, dynamic=False, shape=(1, 3, *hw))
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    sess = ort_session(path, threads=threads, log_severity=None)
     x = np.random.default_rng(0).random((1, 3, *hw), dtype=np.float32)
     name = sess.get_inputs()[0].name
     sess.run(None, {name: x})  # warm-up

@@ -25,12 +25,12 @@ from typing import Any, ContextManager, TypeVar
 import torch
 
 from ..errors import ConfigError
+from ..machine import CPU_FLAGS_OF_INTEREST  # noqa: F401  (beside describe_machine; still importable here)
 from ..precision import cpu_flags, cpu_model_name  # the one /proc/cpuinfo reader (takes the text, for tests)
 
 log = logging.getLogger(__name__)
 
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8")
 
 
 class TrainPrecision(str, Enum):

@@ -24,6 +24,7 @@ from ..config import to_dict
 from ..errors import ModelFormatError
 from ..fileio import atomic_write_text
 from ..models import FORMAT, safe_torch_load
+from .log import parse_record
 
 log = logging.getLogger(__name__)
 
@@ -113,16 +114,14 @@ def record_changes(out: Path, step: int, changes: Changes, source: str) -> None:
 
 
 def truncate_log(path: Path, step: int) -> int:
-    """Drop ``log.jsonl`` records after ``step`` (and a line cut short by a kill); returns how many."""
+    """Drop ``log.jsonl`` records after ``step`` (and a line cut short by a kill); returns how many.
+    What is a record is :func:`edgesr.training.log.parse_record`, the rule every reader applies."""
     if not path.is_file():
         return 0
     keep, dropped = [], 0
     for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            rec = None
-        if isinstance(rec, dict) and isinstance(rec.get("step"), int) and rec["step"] <= step:
+        rec = parse_record(line)
+        if rec is not None and isinstance(rec.get("step"), int) and rec["step"] <= step:
             keep.append(line)
         else:
             dropped += 1

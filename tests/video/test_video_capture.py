@@ -2,7 +2,10 @@
 the newest-frame reader and reconnection with backoff."""
 from __future__ import annotations
 
+import sys
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +13,9 @@ import pytest
 from edgesr.video.sources import (APPSINK, LatestFrameReader, PacedSource, ReconnectingSource, csi_pipeline,
                             rtsp_pipeline, source_kind, usb_pipeline)
 from edgesr.errors import ConfigError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=importlib: sibling helper
+from video_testlib import GatedSource  # noqa: E402
 
 
 def test_csi_pipeline_string() -> None:
@@ -65,39 +71,61 @@ def _frames(n: int) -> list[np.ndarray]:
 
 def test_paced_source_keeps_its_rate() -> None:
     src = PacedSource(_frames(11), fps=50)
+    t0 = time.monotonic()
     stamps = []
     while (fr := src.read()) is not None:
         stamps.append(fr.captured)
     assert len(stamps) == 11
-    assert 0.19 <= stamps[-1] - stamps[0] < 0.35  # 10 intervals of 20 ms
+    # stamped when due (as a camera's own clock), 20 ms apart, and read() never returns a frame early
+    assert np.allclose(np.diff(stamps), 0.02, atol=1e-9)
+    assert time.monotonic() - t0 >= stamps[-1] - stamps[0]
 
 
 def test_latest_frame_reader_drops_stale_frames() -> None:
-    r = LatestFrameReader(PacedSource(_frames(40), fps=200))
-    got = []
+    """A consumer slower than the source, by construction: 4 new frames arrive per frame it takes."""
+    src = GatedSource(_frames(40))
+    r = LatestFrameReader(src)
+    src.release(1)
+    got, delivered = [], 1
     while (fr := r.get()) is not None:
         got.append(fr.index)
-        time.sleep(0.03)  # a consumer much slower than the source
+        src.release(4)
+        delivered += 4
+        src.wait_reader(delivered)
     r.close()
     assert r.frames_in == 40
-    assert got == sorted(got) and got[-1] == 39  # always the newest, the last one included
-    assert r.drops == 40 - len(got) and r.drops > 20
+    assert got == list(range(0, 40, 4)) + [39]  # always the newest, the last one included
+    assert r.drops == 40 - len(got) == 29
+
+
+class _RecordedWaits(threading.Event):
+    """The reconnect backoff's clock: records each wait instead of sleeping."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(float(timeout or 0.0))
+        return self.is_set()
 
 
 def test_reconnecting_source_reopens_with_backoff() -> None:
     opened = []
 
     def opener() -> PacedSource:  # each "connection" delivers 5 frames, then the stream is lost
-        opened.append(time.monotonic())
+        opened.append(len(opened))
         if len(opened) > 3:
             raise ConnectionError("camera gone")
         return PacedSource(_frames(5), fps=500)
 
     src = ReconnectingSource(opener, max_retries=2, backoff=0.02)
+    src._closed = waits = _RecordedWaits()
     n = 0
     while src.read() is not None:
         n += 1
     assert n == 15 and src.reconnects == 2
-    # backoff doubles: after the last good connection, attempts at +0.02 s, +0.04 s (then gives up)
     assert len(opened) == 5
-    assert opened[4] - opened[3] >= 0.035
+    # a reconnect after each lost connection (backoff 0.02 s, reset by success); after the last good one
+    # the backoff doubles: +0.02 s, +0.04 s, then it gives up
+    assert waits.waits == [0.02, 0.02, 0.02, 0.04]

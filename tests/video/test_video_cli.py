@@ -70,13 +70,17 @@ def test_errors_name_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "--camera N" in capsys.readouterr().err
 
 
-def _cli(*args: str) -> list[str]:
-    """The real CLI in a child process, one torch thread (the 2-core CI box), frames slowed to 50 ms
-    each so a signal surely lands mid-run."""
-    slow = ("import sys, time, edgesr.upscaler as u; run = u.Upscaler.run; "
-            "u.Upscaler.run = lambda self, f, out=None: (time.sleep(0.05), run(self, f, out))[1]; "
-            "from edgesr.cli import main; sys.exit(main(sys.argv[1:]))")
-    return [sys.executable, "-c", slow, *args]
+def _cli(*args: str, sigterm_at: int) -> list[str]:
+    """The real CLI in a child process, one torch thread (the 2-core CI box), which sends itself SIGTERM as
+    it starts upscaling frame ``sigterm_at``: the signal lands mid-run on any machine, not by a timer."""
+    child = ("import os, signal, sys, edgesr.upscaler as u; run = u.Upscaler.run; n = [0]\n"
+             "def counted(self, f, out=None):\n"
+             "    n[0] += 1\n"
+             f"    if n[0] == {sigterm_at}: os.kill(os.getpid(), signal.SIGTERM)\n"
+             "    return run(self, f, out)\n"
+             "u.Upscaler.run = counted\n"
+             "from edgesr.cli import main; sys.exit(main(sys.argv[1:]))")
+    return [sys.executable, "-c", child, *args]
 
 
 def _env() -> dict[str, str]:
@@ -86,22 +90,15 @@ def _env() -> dict[str, str]:
 
 
 def test_sigterm_leaves_playable_partial_with_audio(tmp_path: Path, model_pt: Path) -> None:
-    import signal
     import subprocess
-    import time
 
     src = make_clip(tmp_path / "in.mp4", frames=80, fps=25, audio=True)
     dst = tmp_path / "up.mp4"
     tmp = dst.with_name(".up.tmp.mp4")
-    p = subprocess.Popen(_cli("upscale", str(src), "-o", str(dst), "--model", str(model_pt), "--preset",
-                              "ultrafast", "--no-progress"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=_env())
-    deadline = time.monotonic() + 120
-    while (not tmp.exists() or tmp.stat().st_size < 20_000) and p.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)  # until some frames are muxed
-    assert p.poll() is None, f"finished before the signal: {p.communicate()}"
-    p.send_signal(signal.SIGTERM)
-    out, err = p.communicate(timeout=60)
+    p = subprocess.run(_cli("upscale", str(src), "-o", str(dst), "--model", str(model_pt), "--preset",
+                            "ultrafast", "--no-progress", sigterm_at=40),
+                       capture_output=True, text=True, env=_env(), timeout=600)
+    out, err = p.stdout, p.stderr
     assert p.returncode == 143, (out, err)
     assert "terminated (SIGTERM); playable partial output:" in err and "up.partial.mp4" in err
     assert not dst.exists() and not tmp.exists()

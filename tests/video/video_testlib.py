@@ -108,3 +108,69 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+class GatedSource:
+    """A live source driven by the test, not by a clock: ``read`` blocks until the test ``release``s
+    frames, and stamps each frame when it is released (its "arrival"). ``wait_reader(n)`` returns once
+    the reader thread has taken frame ``n - 1`` and asks for the next one (or the source ended), so a
+    consumer can make "the model is slower than the camera" happen exactly, on any machine."""
+
+    live = True
+    fps: float | None = 30.0
+
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        import threading
+
+        self._frames, self._released, self._asked = frames, 0, 0
+        self._cond = threading.Condition()
+        self.stamps: list[float] = []
+
+    def release(self, n: int) -> None:
+        import time
+
+        with self._cond:
+            for _ in range(min(n, len(self._frames) + 1 - self._released)):
+                self._released += 1
+                self.stamps.append(time.monotonic())
+            self._cond.notify_all()
+
+    def read(self) -> Any:
+        from edgesr.video.sources import Frame
+
+        with self._cond:
+            i = self._asked
+            self._asked += 1
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._released > i)
+            return None if i >= len(self._frames) else Frame(self._frames[i], i, self.stamps[i])
+
+    def wait_reader(self, n: int) -> None:
+        """Until frames ``0..n-1`` were delivered and the reader asks for frame ``n`` (taken ones are stored)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._asked > min(n, len(self._frames)))
+
+    def close(self) -> None:
+        pass
+
+
+class SlowerThanSource:
+    """Wraps an upscaler: after each ``run`` the camera delivers ``per_run`` more frames before the result is
+    returned, i.e. a model exactly ``per_run`` times slower than its source. Records when each run started."""
+
+    def __init__(self, upscaler: Any, source: GatedSource, per_run: int, wait: bool = True) -> None:
+        self.upscaler, self.source, self.per_run, self.wait = upscaler, source, per_run, wait
+        self.delivered = 1
+        self.run_started: list[float] = []
+        source.release(1)
+
+    def run(self, img: np.ndarray) -> np.ndarray:
+        import time
+
+        self.run_started.append(time.monotonic())
+        out = self.upscaler.run(img)
+        self.source.release(self.per_run)
+        self.delivered += self.per_run
+        if self.wait:  # the reader thread has stored the newest of them before the model is free again
+            self.source.wait_reader(self.delivered)
+        return out
