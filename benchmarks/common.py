@@ -33,4 +33,24 @@ def shared(*parts: str, check: bool = True) -> Path:
     return shared_root(check).joinpath(*parts)
 
 
-__all__ = ["DEFAULT_SHARED", "ENV", "REPO", "shared", "shared_root"]
+def provenance(knobs: dict[str, object] | None = None, note: str | None = None) -> dict[str, object]:
+    """What a record needs to be reproduced and trusted (issue 22): commit (and whether the tree was dirty),
+    date, command line, every knob, the machine (CPU model and flags, threads, versions) and a free note on
+    the conditions (e.g. what else ran on the machine)."""
+    import datetime
+    import subprocess
+    import sys
+
+    from edgesr.machine import describe_machine
+
+    def git(*args: str) -> str:
+        r = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else ""
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.executable).name, *sys.argv]), "knobs": dict(knobs or {}),
+            "machine": describe_machine(), "note": note}
+
+
+__all__ = ["DEFAULT_SHARED", "ENV", "REPO", "provenance", "shared", "shared_root"]

@@ -39,6 +39,7 @@ output exists; re-run the same command after a kill. Results: ``WORK/results/*.j
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -193,8 +194,11 @@ def run_arm(a: argparse.Namespace, data: dict[str, Any], ref: Path, seed: int, r
     def do_prune() -> dict[str, Any]:
         if kd:
             return {**unit(a, f"s{seed}_r{ratio}_{rule}_ft0", lambda: {}), "same_as": rule}
-        prune(load_model(ref), channels, data["train"], work / "prune", arm_config(a, arm, seed))
-        return {"psnr": evaluate_all(pruned, data), "channels": channels}
+        cfg = arm_config(a, arm, seed)
+        prune(load_model(ref), channels, data["train"], work / "prune", cfg)
+        # the knobs it ran with (issue 22: a unit record must say which pruning-data settings it measured)
+        knobs = {k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float, str, bool, type(None)))}
+        return {"psnr": evaluate_all(pruned, data), "channels": channels, "prune_config": knobs}
 
     unit(a, f"{tag}_ft0", do_prune)
     for ft in (x for x in stages if x > 0):

@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling module common, also under importlib
 
-from common import shared  # noqa: E402  (the shared data root: $EDGESR_SHARED or ../shared)
+from common import provenance, shared  # noqa: E402  (the shared data root: $EDGESR_SHARED or ../shared)
 PUBLISHED = {  # Set5 Y-PSNR from the papers (GPU-trained), for the card's reference columns
     ("FSRCNN (paper)", 2): 37.05, ("FSRCNN (paper)", 3): 33.18, ("FSRCNN (paper)", 4): 30.72,
     ("DRN-S (paper)", 4): 32.68,
@@ -66,6 +66,7 @@ def main() -> None:
                     help="bundled models that also get an INT8 row (Q/DQ, edgesr export's default method and "
                          "guard: percentile; 32 BSDS200 frames at 180x320); none: no INT8 rows")
     ap.add_argument("--int8-dir", default=str(ROOT / "runs" / "model_card_int8"), help="where the INT8 files go")
+    ap.add_argument("--note", default=None, help="conditions of this run, stored in the record (e.g. what else ran)")
     a = ap.parse_args()
     a.data = a.data or str(shared("data"))
 
@@ -112,6 +113,7 @@ def main() -> None:
         frame = np.random.randint(0, 255, (out_hw[0] // s, -(-out_hw[1] // s), 3), np.uint8)
         add(name, "edgesr", s, up.run, count_params(model), count_flops(model, (360, 640)) / 1e9,
             lambda sess=sess, x=x: sess.run(None, {"input": x}), lambda up=up, f=frame: up.run(f))
+        rows[-1]["checkpoint"] = checkpoint_facts(name, getattr(model, "meta", {}))
         if name in (a.int8 or []):
             q = int8_model(WEIGHTS / f"{name}.onnx", Path(a.int8_dir), Path(a.data) / "train" / "BSDS200")
             qs = ort_session(q)
@@ -132,7 +134,8 @@ def main() -> None:
         print("cv2.dnn_superres not available: peers skipped (install opencv-contrib-python)")
 
     card = {"rows": rows, "published_set5": {f"{k[0]} x{k[1]}": v for k, v in PUBLISHED.items()},
-            "machine": describe_machine(), "onnxruntime": ort.__version__}
+            "machine": describe_machine(), "onnxruntime": ort.__version__,
+            "provenance": provenance({k: v for k, v in vars(a).items() if k != "note"}, a.note)}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(card, indent=2))
     (WEIGHTS / "card.json").write_text(json.dumps({r["name"]: r for r in rows if r["kind"] == "edgesr"}, indent=2))
@@ -141,6 +144,16 @@ def main() -> None:
     md = Path(a.out).with_suffix(".md")
     md.write_text(markdown(rows))
     print(f"wrote {md} (the model card table for docs/models.md)")
+
+
+def checkpoint_facts(name: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """Which checkpoint a bundled model is and why: its metadata, else benchmarks/results/bundled_provenance.json."""
+    prov = ROOT / "benchmarks" / "results" / "bundled_provenance.json"
+    rows = {r["name"]: r for r in json.loads(prov.read_text())["models"]} if prov.is_file() else {}
+    if "selection" in meta:
+        return {"rule": meta["selection"], "updates": meta.get("updates"), "minutes": meta.get("train_minutes")}
+    r = rows.get(name, {})
+    return {"rule": r.get("rule"), "updates": r.get("updates"), "minutes": r.get("minutes")}
 
 
 def int8_model(fp32: Path, out_dir: Path, calib: Path) -> Path:

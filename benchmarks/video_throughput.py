@@ -69,7 +69,7 @@ def main() -> None:
             up.run(f)
         model_fps.append(len(frames) / (time.perf_counter() - t))
         r = upscale_video(clip, tmp / "out.mp4", up, preset=a.x264_preset, progress=False,
-                          encoder_threads=a.encoder_threads)
+                          encoder_threads=a.encoder_threads, overwrite=True)  # each repeat replaces the last
         assert r.frames == len(frames), (r.frames, len(frames))
         pipe_fps.append(r.throughput)  # frames / wall time, file open to file renamed
 

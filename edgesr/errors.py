@@ -25,6 +25,13 @@ class InputError(EdgeSRError, ValueError):
     """A frame passed to the runtime has the wrong dtype, shape or channel count."""
 
 
+class Stopped(EdgeSRError):
+    """A run stopped on request (SIGTERM, Ctrl-C) after saving its state: not a failure. The message
+    says where the state is and how to continue; the CLI prints it without "error:"."""
+
+    exit_code = 143  # 128 + SIGTERM, as shells report a terminated process (130 for Ctrl-C)
+
+
 class MissingDependencyError(EdgeSRError, ImportError):
     """An optional dependency (an extra) is not installed."""
 

@@ -9,6 +9,7 @@ and variant ``real`` for models trained on camera/codec degradations (``edgesr.d
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -58,6 +59,14 @@ def is_bundled_name(spec: object) -> bool:
     """A string that names a bundled model rather than a file (no suffix, no folder, not on disk)."""
     return (isinstance(spec, str) and spec.startswith("edge_") and "." not in spec and "/" not in spec
             and not Path(spec).exists())
+
+
+def model_file(spec: str | os.PathLike[str], format: str = "pt") -> Path:
+    """What a command's MODEL argument names: a bundled name (``edge_tiny_x2``) -> its ``format`` file, anything
+    else -> that path (checked by whoever loads it). Every command that takes a model goes through here."""
+    if is_bundled_name(spec):
+        return bundled_model_by_name(str(spec), format=format)
+    return Path(spec)
 
 
 def model_card() -> dict[str, object]:

@@ -17,6 +17,14 @@ from typing import Any, Iterator
 EXIT_SIGTERM = 128 + signal.SIGTERM
 
 
+def signal_label(name: str | None) -> str:
+    """How a message names the signal that stopped a run: ``"Ctrl-C (SIGINT)"`` or ``"SIGTERM"`` (a message must
+    never blame SIGTERM for a Ctrl-C, nor the reverse)."""
+    if name in ("SIGINT", "KeyboardInterrupt"):
+        return "Ctrl-C (SIGINT)"
+    return name or "SIGTERM"
+
+
 class Terminated(KeyboardInterrupt):
     """Raised in the main thread when SIGTERM arrives inside :func:`sigterm_interrupts`."""
 

@@ -69,13 +69,19 @@ class Upscaler:
         max_pixels: input pixels per model call; larger frames are tiled. None (default): from the
             memory available on this machine (:mod:`edgesr.budget`); 0: never tile for memory.
         pad_multiple: pad H and W up to a multiple (cropped back); default from the model.
+        temporal: stable mode for video (``True``, ``"flow"``, a dict or :class:`TemporalConfig`): 8-bit frames
+            pass a motion-gated recursive filter (:mod:`edgesr.video.temporal`) before the model, so still
+            regions stop flickering; frames of one video must then come in order (``reset()`` between videos;
+            scene cuts reset it by themselves).
     """
 
     def __init__(self, model: Any = None, *, backend: str | None = None, device: str | None = None,
                  providers: Any = None, precision: Any = None, threads: int | None = None, scale: int | None = None,
                  color: str = "bgr", tile: int | None = None, tile_overlap: int = 16, max_pixels: int | None = None,
-                 pad_multiple: int | None = None) -> None:
+                 pad_multiple: int | None = None, temporal: Any = False) -> None:
         from edgesr.runtimes import backend_for, open_backend
+
+        from .video.temporal import TemporalFilter, temporal_config
 
         if color.lower() not in ("bgr", "rgb"):
             raise ConfigError(f"color must be 'bgr' (OpenCV frames) or 'rgb', got {color!r}")
@@ -83,6 +89,9 @@ class Upscaler:
         from .hub import bundled_model, bundled_model_by_name, is_bundled_name
 
         fmt = "pt" if backend in ("pytorch", "torch") else "onnx"
+        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 2):
+            raise ConfigError(f"scale={scale!r}: the upscale factor must be an integer of 2 or more (bundled models: "
+                              "x2, x3, x4)")
         if model is None:
             model = bundled_model(scale=scale or 2, format=fmt)
         elif is_bundled_name(model):  # e.g. "edge_nano_x2"
@@ -105,6 +114,9 @@ class Upscaler:
             raise ConfigError(f"tile ({tile}) must be larger than tile_overlap ({tile_overlap}); pass a larger tile "
                               "or a smaller tile_overlap")
         self.tile, self.tile_overlap = tile, tile_overlap
+        cfg = temporal_config(temporal)
+        self.temporal = cfg  # None: per-frame; else the stable mode's TemporalConfig
+        self._temporal = TemporalFilter(cfg) if cfg is not None else None
         self.max_pixels, self.budget = self._budget(max_pixels)
         meta = getattr(self.backend, "meta", {}) or {}
         self.pad_multiple = int(pad_multiple or meta.get("edgesr.pad_multiple", 1))
@@ -176,7 +188,14 @@ class Upscaler:
         """Upscale one frame; ``out`` (optional) receives the result with no allocation at all."""
         if _is_tensor(frame):
             return self._timed(1, self._run_tensor, frame)
+        if self._temporal is not None and isinstance(frame, np.ndarray):
+            return self._timed(1, lambda f, o: self._run_numpy(self._temporal(f), o), frame, out)
         return self._timed(1, self._run_numpy, frame, out)
+
+    def reset(self) -> None:
+        """Forget the previous frames of the stable mode (a new video starts); no-op without ``temporal``."""
+        if self._temporal is not None:
+            self._temporal.reset()
 
     def run_batch(self, frames: Sequence[np.ndarray] | np.ndarray, batch_size: int = 8) -> Any:
         """Upscale same-size frames in batches of ``batch_size`` (one backend call per batch).
@@ -399,6 +418,8 @@ class Upscaler:
 
     def _run_batch_numpy(self, frames: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
         b = self.backend
+        if self._temporal is not None:  # a batch is consecutive frames: filtered in order
+            frames = [self._temporal(f) for f in frames]
         p = self._plan(frames[0], 1)
         if p.tiles is not None or batch_size <= 1:
             return [self._run_numpy(f, None) for f in frames]
@@ -436,6 +457,8 @@ class Upscaler:
             raise InputError(f"tensor shape {tuple(x.shape)} is empty")
         if not integer and not bool(torch.isfinite(x).all()):
             raise _nonfinite(int(torch.isnan(x).sum()), int(torch.isinf(x).sum()), "tensor", "torch.nan_to_num(x, ")
+        if not integer and x.numel() and float(x.max()) > FLOAT_MAX:
+            raise _not_unit_range(float(x.max()), "tensor", str(x.dtype))
         if self._make_plan_needs_tiles(h, w):
             src = x.detach().cpu()
             y = self._run_numpy((src.float() if src.dtype == torch.bfloat16 else src).numpy(), None)
@@ -477,14 +500,30 @@ class Upscaler:
         return plan.tiles is not None
 
 
+#: a float frame whose maximum is above this is taken for 0-255 (or 0-65535) data, not [0, 1]: refused.
+#: Overshoots up to it (filters, HDR-ish highlights, 1.001 rounding) saturate to 1 as documented.
+FLOAT_MAX = 2.0
+
+
 def _check_finite(frame: np.ndarray) -> None:
-    """NaN/inf would spread through every convolution into the whole output: refuse them.
+    """NaN/inf would spread through every convolution into the whole output: refuse them; so would a
+    float frame in 0..255 turn the output white (floats are [0, 1]): refuse that too, naming ``/ 255``.
     min/max propagate NaN and allocate nothing, so a clean frame costs two reductions."""
     with np.errstate(invalid="ignore"):
         lo, hi = frame.min(), frame.max()
     if np.isfinite(lo) and np.isfinite(hi):
+        if hi > FLOAT_MAX:
+            raise _not_unit_range(float(hi), "frame", frame.dtype.name)
         return
     raise _nonfinite(int(np.isnan(frame).sum()), int(np.isinf(frame).sum()), "frame", "np.nan_to_num(frame, ")
+
+
+def _not_unit_range(hi: float, what: str, dtype: str) -> InputError:
+    div = "65535" if hi > 255.5 else "255"
+    x, cast = ("x", "x.to(torch.uint8)") if what == "tensor" else ("frame", "frame.astype(np.uint8)")
+    return InputError(f"{dtype} {what} values reach {hi:.6g}, but float frames are [0, 1] (above {FLOAT_MAX:g} "
+                      f"they are refused, not saturated to white); for 0-{div} data pass {x} / {div}"
+                      + (f" (or 0-255 integers as uint8: {cast})" if div == "255" else ""))
 
 
 def _nonfinite(nan: int, inf: int, what: str, fix: str) -> InputError:

@@ -59,8 +59,12 @@ class _Primal(torch.nn.Module):
 def export_onnx(model: SRModel | str | os.PathLike[str], path: str | os.PathLike[str], *, opset: int = 17,
                 dynamic: bool = True, shape: Sequence[int] | None = None,
                 extra_meta: Mapping[str, Any] | None = None, simplify: bool = True, verify: bool = True,
-                image: Any = None, atol: float = 1e-3, on_report: Callable[[Any], None] | None = None) -> Path:
+                image: Any = None, atol: float = 1e-3, on_report: Callable[[Any], None] | None = None,
+                overwrite: bool = False) -> Path:
     """Export the primal network to one self-contained ONNX file (written atomically).
+
+    ``path`` (a ``.onnx`` in a writable folder) is checked first; an existing file is refused unless
+    ``overwrite``. ``model``: an SRModel, a ``.pt`` or a bundled name (``"edge_tiny_x2"``).
 
     ``dynamic``: batch, height and width are symbolic; ``shape`` (N, C, H, W) fixes them instead.
     ``simplify`` runs onnxsim (falling back to onnxslim). ``verify`` compares ONNX Runtime with
@@ -74,8 +78,12 @@ def export_onnx(model: SRModel | str | os.PathLike[str], path: str | os.PathLike
     from edgesr import __version__
     from edgesr.models import load_model
 
+    from edgesr.hub import model_file
+    from edgesr.overwrite import check_output
+
+    check_output(path, "onnx", overwrite=overwrite, flag="path", how="overwrite=True")
     if not isinstance(model, torch.nn.Module):
-        model = load_model(model)
+        model = load_model(model_file(model, "pt"))
     if shape is not None and len(shape) != 4:
         raise ConfigError(f"shape must be N,C,H,W (4 numbers), got {shape}; e.g. --shape 1x3x360x640")
     path = Path(path)

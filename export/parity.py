@@ -57,8 +57,11 @@ class ParityReport:
         return {**asdict(self), "passed": self.passed}
 
     def __str__(self) -> str:
-        return (f"{'OK' if self.passed else 'FAILED'}: max abs diff {self.max_abs_diff:.3g} (tol {self.atol:g}), "
-                f"PSNR {self.psnr:.2f} dB, input {'x'.join(map(str, self.input_shape))}")
+        # INT8 has no max-diff limit (atol inf): its check is the PSNR floor, so say that, not "(tol inf)"
+        tol = f" (tol {self.atol:g})" if math.isfinite(self.atol) else " (no limit)"
+        floor = f" (min {self.min_psnr:g})" if self.min_psnr is not None else ""
+        return (f"{'OK' if self.passed else 'FAILED'}: max abs diff {self.max_abs_diff:.3g}{tol}, "
+                f"PSNR {self.psnr:.2f} dB{floor}, input {'x'.join(map(str, self.input_shape))}")
 
 
 def default_image() -> np.ndarray:

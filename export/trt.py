@@ -63,6 +63,37 @@ def parse_shape(text: str | Sequence[int]) -> Shape:
     return shape
 
 
+def fixed_profile(shape: str | Sequence[int], channels: int = 3) -> tuple[Shape, Shape, Shape]:
+    """``"360x640"`` (HxW) or ``"1x3x360x640"`` -> min = opt = max: the profile of a fixed-shape engine.
+
+    A video or camera has one frame size; an engine built for exactly that shape lets TensorRT pick
+    kernels for it instead of for a range (reported much faster than a dynamic profile; unverified
+    here: no GPU ran it)."""
+    if isinstance(shape, str) and len([p for p in re.split(r"[x,X\s]+", shape.strip()) if p]) == 2:
+        h, w = (int(v) for v in re.split(r"[x,X\s]+", shape.strip()) if v)
+        shape = (1, channels, h, w)
+    full = parse_shape(shape)
+    return full, full, full
+
+
+def size_engine_path(onnx_path: str | os.PathLike[str], h: int, w: int, precision: str | None,
+                     cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the fixed-shape engine of ``onnx_path`` for HxW frames lives: ``<cache>/<stem>.<H>x<W>.<prec>.engine``
+    (cache: beside the ONNX). One engine per frame size; its sidecar decides whether it is reused."""
+    src = Path(onnx_path)
+    folder = Path(cache_dir) if cache_dir is not None else src.parent
+    return folder / f"{src.stem}.{h}x{w}.{precision or 'graph'}.engine"
+
+
+def engine_for_size(onnx_path: str | os.PathLike[str], h: int, w: int, *, precision: Precision | str | None = None,
+                    cache_dir: str | os.PathLike[str] | None = None, **kwargs: Any) -> Path:
+    """The fixed-shape engine for HxW input frames: built on first use, reused while its sidecar matches
+    (same ONNX, precision, GPU, TensorRT), rebuilt when they change. What the video and stream paths use
+    when given an ONNX file on a TensorRT machine (``edgesr upscale clip.mp4 --model m.onnx --backend tensorrt``)."""
+    path = size_engine_path(onnx_path, h, w, str(precision) if precision else None, cache_dir)
+    return build_engine(onnx_path, path, precision=precision, shape=f"{h}x{w}", overwrite=True, **kwargs)
+
+
 def _load_checked_onnx(onnx_path: str | os.PathLike[str]) -> Any:
     """Parse and check the ONNX file (before TensorRT is needed): a corrupt file is a clear error."""
     import onnx
@@ -283,14 +314,18 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
                  calib_method: str = "percentile", min_shape: Sequence[int] | str | None = None,
                  opt_shape: Sequence[int] | str | None = None, max_shape: Sequence[int] | str | None = None,
                  workspace_mib: int = 1024, timing_cache: str | os.PathLike[str] | None = None,
-                 dla_core: int | None = None, force: bool = False, verbose: bool = False) -> Path:
+                 dla_core: int | None = None, force: bool = False, verbose: bool = False,
+                 overwrite: bool = False, shape: str | Sequence[int] | None = None) -> Path:
     """Build (or reuse) a TensorRT engine for ``onnx_path`` and write its sidecar.
 
     ``precision`` None means the ONNX graph's own precision (fp32, or fp16 / int8 if it was exported
     that way). ``calib`` (image folder or video) is needed for int8 from an fp32 ONNX. The profile
     defaults cover 16x16 .. 1920x1920 inputs (landscape 1080x1920 and portrait 1920x1080), opt 360x640.
+    ``shape`` (``"360x640"`` or ``"1x3x360x640"``) builds a fixed-shape engine (min = opt = max) instead; it
+    cannot be combined with ``min_shape`` / ``opt_shape`` / ``max_shape``.
     ``timing_cache`` (default: ``<engine>.timing.cache``) is reused and updated across builds.
-    An engine whose sidecar cache key matches is reused unless ``force``.
+    An engine whose sidecar cache key matches is reused unless ``force``; an existing engine built from
+    other settings is replaced only with ``overwrite`` (or ``force``), else refused before the build.
     """
     from . import trt_compat as tc
     from .onnx import graph_precision
@@ -299,9 +334,16 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
     if not onnx_path.is_file():
         raise ModelFormatError(f"ONNX file not found: {onnx_path}; export one with 'edgesr export onnx MODEL.pt'")
     engine_path = Path(engine_path) if engine_path is not None else onnx_path.with_suffix(".engine")
+    from edgesr.overwrite import check_output
+
+    check_output(engine_path, "engine", overwrite=True, flag="-o")  # kind and a writable folder; existing: below
     if workspace_mib <= 0:
         raise ConfigError(f"--workspace must be a positive number of MiB, got {workspace_mib}")
     input_name, dims = onnx_input(onnx_path)
+    if shape is not None:
+        if any(v is not None for v in (min_shape, opt_shape, max_shape)):
+            raise ConfigError("--shape builds a fixed-shape engine; drop --min/--opt/--max (or drop --shape)")
+        min_shape, opt_shape, max_shape = fixed_profile(shape, int(dims[1] or 3))
     profile = resolve_profile(dims, min_shape, opt_shape, max_shape)
     graph = graph_precision(onnx_path)
     t = tc.import_tensorrt()  # MissingDependencyError(extra "trt") without TensorRT
@@ -315,6 +357,10 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
     if not force and reusable(engine_path, key):
         log.info("reusing %s (sidecar matches this ONNX, precision, profile, GPU and TensorRT)", engine_path)
         return engine_path
+    if engine_path.exists() and not (overwrite or force):
+        raise ConfigError(f"engine {engine_path} already exists, built from other settings (its sidecar does not match "
+                          "this ONNX, precision, profile, GPU or TensorRT); pass --overwrite (overwrite=True) to "
+                          "rebuild it, or choose another -o")
     timing_cache = Path(timing_cache) if timing_cache is not None else engine_path.with_name(engine_path.name + ".timing.cache")
     log.info("building %s with TensorRT %s: %s, profile %s..%s (opt %s)%s", engine_path, feats.version, plan,
              profile.min, profile.max, profile.opt, f", DLA core {dla_core}" if dla_core is not None else "")

@@ -35,7 +35,7 @@ def main() -> None:
     meta = dict(getattr(model, "meta", {}))
     meta.update(source=str(a.checkpoint), selection=a.selection, updates=a.updates, train_minutes=a.minutes)
     pt = save_model(model, WEIGHTS / f"{a.name}.pt", meta=meta, include_dual=False)
-    onnx = export_onnx(model, WEIGHTS / f"{a.name}.onnx")
+    onnx = export_onnx(model, WEIGHTS / f"{a.name}.onnx", overwrite=True)  # replacing the bundled file is the point
     print(pt, pt.stat().st_size, onnx, Path(onnx).stat().st_size)
 
 

@@ -233,13 +233,38 @@ def test_nan_inf_frames_are_refused(up: edgesr.Upscaler, bgr: np.ndarray, bad: f
 
 
 def test_out_of_range_floats_saturate(up: edgesr.Upscaler, bgr: np.ndarray) -> None:
-    f = bgr.astype(np.float64) / 255 * 3 - 1  # [-1, 2]
-    f[0, 0] = 1e300  # beyond float32: would overflow to inf when staged
+    f = bgr.astype(np.float64) / 255 * 2.5 - 0.5  # [-0.5, 2]: overshoots up to FLOAT_MAX saturate
+    f[0, 0] = -1e300  # beyond float32: would overflow to -inf when staged
     bgra = np.dstack([f, f[:, :, :1]])
     out = up.run(bgra)
     ref = up.run(np.clip(bgra, 0, 1))
     assert np.isfinite(out).all()
     np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_floats_in_0_255_are_refused_with_the_fix(up: edgesr.Upscaler, bgr: np.ndarray, dtype: type) -> None:
+    """Issue 25: a float frame in 0..255 used to come back almost all white, silently."""
+    from edgesr.upscaler import FLOAT_MAX
+
+    f = bgr.astype(dtype)  # 0..255, the usual mistake
+    with pytest.raises(InputError, match=r"values reach 2\d\d.*\[0, 1\].*frame / 255.*astype\(np\.uint8\)"):
+        up.run(f)
+    with pytest.raises(InputError, match="frame / 255"):
+        up.run(f[:, :, 1])  # gray
+    with pytest.raises(InputError, match="frame / 255"):
+        up.run_batch([f / 255, f], batch_size=2)  # any frame of a batch
+    with pytest.raises(InputError, match="frame / 65535"):
+        up.run(bgr.astype(np.float32) * 257)  # 0..65535 data
+    import torch
+
+    with pytest.raises(InputError, match=r"x / 255.*x\.to\(torch\.uint8\)"):
+        up.run(torch.from_numpy(np.ascontiguousarray(f)))
+    ok = (bgr / 255).astype(dtype)
+    ok[0, 0] = 1.001  # slight overshoots (HDR-ish highlights, rounding) still saturate, as documented
+    ok[1, 1] = FLOAT_MAX
+    assert up.run(ok).max() <= 1.0
+    assert float(up.run(torch.from_numpy(ok)).max()) <= 1.0
 
 
 def test_frame_above_the_default_budget_is_tiled(onnx_x2: Path, photo: np.ndarray,

@@ -2,8 +2,8 @@
 
 Deterministic (``derandomize``): dtypes, shapes (ndim 1..4, tiny, odd and empty), strides
 (steps, negative steps, transposes), channel counts 1..5 and values (out-of-range floats, float64
-beyond float32, NaN, inf) through ``Upscaler.run`` on a tiny ONNX model, untiled and tiled. A frame
-is valid exactly when the documented contract says so; a valid frame must give the same output as
+beyond float32, NaN, inf, floats in 0..255) through ``Upscaler.run`` on a tiny ONNX model, untiled and
+tiled. A frame is valid exactly when the documented contract says so (floats: finite, at most ``FLOAT_MAX``); a valid frame must give the same output as
 its contiguous, clipped-to-[0, 1] copy (strides and saturation are handled, not mangled).
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import edgesr
 from edgesr.errors import EdgeSRError
+from edgesr.upscaler import FLOAT_MAX
 
 SUPPORTED = {np.dtype(t) for t in (np.uint8, np.uint16, np.float16, np.float32, np.float64)}
 DTYPES = [np.uint8, np.uint16, np.int8, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64,
@@ -43,10 +44,10 @@ def ups(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[bool, edgesr.
 def _values(draw: Any, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     if dtype.kind in "fc":
-        lo, hi = draw(st.sampled_from([(0.0, 1.0), (-3.0, 4.0), (-1e30, 1e30)]))
+        lo, hi = draw(st.sampled_from([(0.0, 1.0), (-3.0, 1.9), (-3.0, 4.0), (-1e30, 1e30), (0.0, 255.0)]))
         a = rng.uniform(lo, hi, shape)
         if dtype == np.float64 and draw(st.booleans()):
-            a[..., :1] = 1e300  # beyond float32: overflows to inf when staged
+            a[..., :1] = draw(st.sampled_from([-1e300, 1e300]))  # beyond float32: overflows to inf when staged
         special = draw(st.sampled_from([None, None, None, np.nan, np.inf, -np.inf]))
         if special is not None and a.size:
             a.flat[rng.integers(a.size)] = special
@@ -88,7 +89,10 @@ def valid(f: np.ndarray) -> bool:
         return False
     if not (f.ndim == 2 or (f.ndim == 3 and f.shape[2] in (1, 3, 4))) or 0 in f.shape[:2]:
         return False
-    return f.dtype.kind != "f" or bool(np.isfinite(f).all())
+    if f.dtype.kind != "f":
+        return True
+    with np.errstate(over="ignore"):  # float16 sums
+        return bool(np.isfinite(f).all()) and float(f.max()) <= FLOAT_MAX  # above: 0..255 data, refused
 
 
 @FUZZ
@@ -142,7 +146,8 @@ def test_run_tensor_gives_a_tensor_or_an_edgesr_error(ups: dict[bool, edgesr.Ups
         event("refused")
         ok_shape = x.ndim == 2 or (x.ndim == 3 and x.shape[2] in (1, 3, 4))
         ok_dtype = x.dtype.is_floating_point or x.dtype == torch.uint8
-        finite = not x.dtype.is_floating_point or bool(torch.isfinite(x).all())
+        finite = not x.dtype.is_floating_point or (bool(torch.isfinite(x).all())
+                                                   and (x.numel() == 0 or float(x.max()) <= FLOAT_MAX))
         assert not (ok_shape and ok_dtype and finite and 0 not in x.shape[:2])
         return
     event("accepted")

@@ -125,8 +125,22 @@ class AdaptReport:
                 cells += [f"{getattr(c.before, key):10.3f}", f"{getattr(c.after, key):10.3f}"] if c else [f"{'-':>10}"] * 2
             rows.append(f"{label:<32}{''.join(cells)}")
         if self.dual_loss:
-            rows.append(f"frame-batch dual L1 (training): {self.dual_loss[0]:.5f} -> {self.dual_loss[1]:.5f}")
+            rows.append(f"frame-batch dual L1 (training): {self.dual_loss[0]:.5f} -> {self.dual_loss[1]:.5f}"
+                        + loss_comment(*self.dual_loss))
         return "\n".join(rows)
+
+
+#: a training loss that ends this much above where it started has not been fitted: the report says so
+LOSS_ROSE = 0.01
+
+
+def loss_comment(first: float, last: float) -> str:
+    """What a first -> last training loss means, for the report line ('' when it fell or held)."""
+    if not (first > 0 and last > first * (1 + LOSS_ROSE)):
+        return ""
+    return (f"  ROSE by {last / first - 1:.0%}: the fine-tune did not fit the frames (the paired --data batches "
+            "or a too high --lr pulled it away); try a lower --lr or a higher --ratio, and compare the "
+            "held-out columns before keeping the output")
 
 
 @dataclass(frozen=True)
@@ -224,8 +238,8 @@ def _check_destinations(frames: Any, kind: str, paths: _Paths, overwrite: bool) 
                                   "there: choose an -o outside it")
         if _inside(src, paths.work):
             raise ConfigError(f"the source {src} is inside the work folder {paths.work}; pass the original frames")
-    check_output_file(None, paths.out, overwrite)
-    check_output_file(None, paths.report, overwrite)
+    check_output_file(None, paths.out, overwrite, kind="pt")
+    check_output_file(None, paths.report, overwrite, kind="json")
 
 
 def _prepare_work(paths: _Paths, frames: Any, cfg: AdaptConfig, resume: bool, overwrite: bool) -> bool:
@@ -416,7 +430,8 @@ def _before(paths: _Paths, base: Any, fs: _FrameSet, progress: bool) -> dict[str
 
 
 def _fine_tune(paths: _Paths, scale: int, cfg: AdaptConfig, resume: bool) -> Path:
-    from ..training import TrainConfig, TrainingInterrupted, train
+    from ..signals import signal_label
+    from ..training import TrainConfig, TrainingFailed, TrainingInterrupted, train
 
     tc = TrainConfig(model=str(paths.base), scale=scale, data=tuple(cfg.data), unpaired=(str(paths.frames / "train"),),
                      unpaired_ratio=cfg.ratio, degrade=cfg.degrade, out=str(paths.train_run), steps=cfg.steps,
@@ -426,8 +441,15 @@ def _fine_tune(paths: _Paths, scale: int, cfg: AdaptConfig, resume: bool) -> Pat
     try:
         return train(tc, resume=resume, overrides_from="the adapt settings")
     except TrainingInterrupted as e:  # the hint of edgesr train would be the wrong command here
-        e.args = (f"stopped by SIGTERM at step {e.step}/{cfg.steps}: state saved in {paths.train_run / 'last.pt'}, "
-                  "no output written; continue with the same command plus --resume",)
+        e.args = (f"stopped by {signal_label(getattr(e, 'signal_name', None))} at step {e.step}/{cfg.steps}: state "
+                  f"saved in {paths.train_run / 'last.pt'}, no output written; continue with the same command plus "
+                  "--resume",)
+        raise
+    except TrainingFailed as e:
+        where = (f"state saved in {paths.train_run / 'last.pt'} (step {e.saved}), no output written; fix that and "
+                 "continue with the same command plus --resume") if e.saved is not None else \
+            "no checkpoint yet, no output written; fix that and run again"
+        e.args = (f"{e.reason} (stopped at step {e.step}/{cfg.steps}); {where}",)
         raise
 
 

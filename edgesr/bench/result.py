@@ -81,6 +81,7 @@ class Cell:
     rss_peak_delta_mb: float | None = None  # VmHWM during the cell minus RSS before it
     tracemalloc_peak_mb: float | None = None  # Python/numpy allocations of the warm-up frame
     cuda_peak_mb: float | None = None  # torch.cuda.max_memory_allocated (PyTorch CUDA rows)
+    quality_failed: str = ""  # the model failed its quality guard (INT8): timed, marked, never ranked
 
 
 @dataclass
@@ -135,7 +136,7 @@ class BenchResult:
 
         lines = []
         for c in self.cells:
-            note = c.reason if c.status != "ok" else ""
+            note = c.reason if c.status != "ok" else (f"NOT RANKED: {c.quality_failed}" if c.quality_failed else "")
             lines.append([c.row, c.precision, c.device, c.size, f(c.fps, 2), f(c.p50_ms), f(c.p99_ms),
                           str(c.iters or ""), f(c.gflops), f(None if c.peak_fraction is None else 100 * c.peak_fraction),
                           f(c.rss_peak_delta_mb), f(c.tracemalloc_peak_mb), note if c.status == "ok" else
@@ -196,9 +197,10 @@ class BenchResult:
 def summarize(result: BenchResult, references: Sequence[str] = ("opencv FSRCNN", "opencv ESPCN")) -> str:
     """Ratio lines ``row / reference`` (fps) for the references measured in this run."""
     lines = []
+    failed = {c.row for c in result.cells if c.quality_failed}
     for ref in references:
         for row, by_size in result.ratios(ref).items():
-            if result.cells and next(c for c in result.cells if c.row == row).kind == "edgesr":
+            if result.cells and next(c for c in result.cells if c.row == row).kind == "edgesr" and row not in failed:
                 lines.append(f"{row} vs {ref}: " + ", ".join(f"{s} {v:.2f}x" for s, v in by_size.items()))
     return "\n".join(lines)
 
@@ -217,7 +219,7 @@ def fastest_precision(result: BenchResult) -> dict[str, dict[str, tuple[str, flo
     out: dict[str, dict[str, tuple[str, float]]] = {}
     groups: dict[tuple[str, str, str], dict[str, float]] = {}
     for c in result.cells:
-        if c.kind == "edgesr" and c.status == "ok" and c.fps:
+        if c.kind == "edgesr" and c.status == "ok" and c.fps and not c.quality_failed:  # failed guard: not ranked
             groups.setdefault((c.backend, c.device, c.size), {})[c.precision] = c.fps
     for (backend, device, size), fps in groups.items():
         if "fp32" not in fps or len(fps) < 2:
@@ -228,6 +230,11 @@ def fastest_precision(result: BenchResult) -> dict[str, dict[str, tuple[str, flo
 
 
 def fastest_lines(result: BenchResult) -> str:
-    """``fastest_precision`` as one line per backend, e.g. ``onnxruntime cpu: 360p int8 (1.62x fp32)``."""
-    return "\n".join(f"{k}: " + ", ".join(f"{s} {p} ({r:.2f}x fp32)" for s, (p, r) in v.items())
-                     for k, v in fastest_precision(result).items())
+    """``fastest_precision`` as one line per backend, e.g. ``onnxruntime cpu: 360p int8 (1.62x fp32)``, plus
+    one line per row left out of the ranking because its model failed its quality guard."""
+    lines = [f"{k}: " + ", ".join(f"{s} {p} ({r:.2f}x fp32)" for s, (p, r) in v.items())
+             for k, v in fastest_precision(result).items()]
+    failed = dict.fromkeys((c.row, c.quality_failed) for c in result.cells if c.quality_failed)
+    lines += [f"not ranked: {row} ({why}; its frames/s are in the table, its output is not what FP32 gives)"
+              for row, why in failed]
+    return "\n".join(lines)

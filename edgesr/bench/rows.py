@@ -78,6 +78,7 @@ class _RowSpec:
     device: str
     make: Callable[[], _Runner]
     flops_at: Callable[[tuple[int, int]], float | None] = lambda hw: None
+    quality_failed: str = ""  # why this row's model failed its quality guard: measured, never ranked
 
 
 def opencv_superres_available() -> bool:
@@ -130,10 +131,10 @@ def _resolve_model(spec: str | None, scale: int, workdir: Path) -> _Model:
         m = create_model(spec, scale=scale).eval()
         return _Model(spec, scale, onnx=_export(m, workdir / f"{spec}_x{scale}.onnx"), torch_model=m,
                       notes=[note or f"{spec} preset with random weights (speed only)"])
-    p = Path(spec)
+    p = hub.model_file(spec, "onnx")  # a bundled name (edge_nano_x2): its ONNX, with the .pt beside it
     if not p.is_file():
         raise ModelFormatError(f"--model {spec!r} is neither a file nor a preset ({', '.join(list_models())}); "
-                               "pass a .onnx/.pt/.engine path or a preset name")
+                               "pass a .onnx/.pt/.engine path, a bundled name (see edgesr models) or a preset name")
     suffix = p.suffix.lower()
     if suffix in (".pt", ".pth"):
         m = load_model(p).eval()
@@ -161,7 +162,7 @@ def _resolve_model(spec: str | None, scale: int, workdir: Path) -> _Model:
 def _export(model: Any, path: Path) -> Path:
     from edgesr.export.onnx import export_onnx
 
-    return export_onnx(model, path)
+    return export_onnx(model, path, overwrite=True)  # a scratch file in the bench work folder
 
 
 def _flops_fn(torch_model: Any) -> Callable[[tuple[int, int]], float | None]:
@@ -206,13 +207,14 @@ def _row_specs(cfg: BenchConfig, m: _Model, workdir: Path) -> tuple[list[_RowSpe
     specs.append(_RowSpec("bicubic (cv2)", "baseline", "opencv", "-", "cpu",
                           lambda: _FnRunner(bicubic, "baseline", "opencv")))
 
-    def backend_row(name: str, model: Any, backend: str, precision: str, dev: str, /, **opts: Any) -> None:
+    def backend_row(name: str, model: Any, backend: str, precision: str, dev: str, /, quality_failed: str = "",
+                    **opts: Any) -> None:
         def make() -> _Runner:
             from edgesr.runtimes import open_backend
 
             return _BackendRunner(open_backend(model, backend, **opts), precision, dev)
 
-        specs.append(_RowSpec(name, "edgesr", backend, precision, dev, make, flops))
+        specs.append(_RowSpec(name, "edgesr", backend, precision, dev, make, flops, quality_failed))
 
     devices = ["cpu"] + (["cuda"] if use_cuda else [])
     if cfg.device == "cuda":
@@ -230,9 +232,9 @@ def _row_specs(cfg: BenchConfig, m: _Model, workdir: Path) -> tuple[list[_RowSpe
                 backend_row("edgesr onnxruntime cpu fp32", m.onnx, "onnxruntime", "fp32", "cpu", device="cpu",
                             threads=cfg.threads)
                 int8, why = _int8_onnx(m.onnx, workdir)
-                if int8 is not None:
-                    backend_row("edgesr onnxruntime cpu int8", int8, "onnxruntime", "int8", "cpu", device="cpu",
-                                threads=cfg.threads)
+                if int8 is not None:  # ``why`` here: the quality guard's verdict when it failed
+                    backend_row("edgesr onnxruntime cpu int8", int8, "onnxruntime", "int8", "cpu", quality_failed=why,
+                                device="cpu", threads=cfg.threads)
                 else:
                     missing.append(("edgesr onnxruntime cpu int8", "edgesr", "onnxruntime", "int8", "cpu", why))
             else:
@@ -290,17 +292,30 @@ def _peer_runner(pb: Path, algo: str, scale: int) -> _Runner:
 
 
 def _int8_onnx(fp32: Path, workdir: Path) -> tuple[Path | None, str]:
-    """INT8 (QDQ) ONNX through edgesr.calibration, calibrated on crops of a real photo when available."""
+    """INT8 (QDQ) ONNX through edgesr.calibration, calibrated on crops of a real photo when available.
+
+    Returns (path, "") when the quality guard passed (or did not run), (path, verdict) when it failed: that
+    row is still timed but marked and never ranked; (None, reason) when there is no INT8 model."""
     try:
         from edgesr.calibration import quantize_onnx
     except ImportError as e:
         return None, f"edgesr.calibration.quantize_onnx unavailable ({e})"
     out = workdir / f"{fp32.stem}.int8.onnx"
     try:
-        quantize_onnx(fp32, out, calib=_calibration_frames())
+        rep = quantize_onnx(fp32, out, calib=_calibration_frames())
     except Exception as e:  # a failed quantization is a row we cannot measure, not a failed benchmark
         return None, f"INT8 quantization failed: {type(e).__name__}: {str(e)[:160]}"
-    return out, ""
+    return out, guard_verdict(rep)
+
+
+def guard_verdict(rep: Any) -> str:
+    """'' when an INT8 model's quality guard passed or was off, else what failed, with the figures."""
+    if getattr(rep, "passed", None) is not False:
+        return ""
+    q = rep.quality or {}
+    drop = q.get("drop_db")
+    figures = f": drop {drop:.3f} dB > {rep.threshold_db:.2f} dB" if drop is not None else ""
+    return f"INT8 quality guard failed{figures}"
 
 
 def _calibration_frames(n: int = 8, hw: tuple[int, int] = (64, 64)) -> list[dict[str, np.ndarray]]:

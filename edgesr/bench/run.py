@@ -202,7 +202,8 @@ def run_bench(config: BenchConfig | None = None, *, progress: Callable[[Cell], N
                     hw = SIZES[size]
                     frame = _test_image(hw)
                     for spec in specs:
-                        cell = Cell(spec.name, spec.kind, spec.backend, spec.precision, spec.device, size, hw)
+                        cell = Cell(spec.name, spec.kind, spec.backend, spec.precision, spec.device, size, hw,
+                                    quality_failed=spec.quality_failed)
                         result.cells.append(cell)
                         f = spec.flops_at(hw)
                         cell.gflop = None if f is None else f / 1e9

@@ -64,23 +64,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.print_help()
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     name, rest = argv[0], argv[1:]
-    module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"edgesr {name}", description=COMMANDS[name][1])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    module.add_arguments(parser)
-    args = parser.parse_args(rest)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    from edgesr.errors import EdgeSRError
+    from edgesr.errors import EdgeSRError, Stopped
+    from edgesr.signals import EXIT_SIGTERM, Terminated, sigterm_interrupts
 
-    try:
-        return int(module.run(args) or 0)
-    except EdgeSRError as e:
-        print(f"edgesr {name}: error: {e}", file=sys.stderr)
-        return int(getattr(e, "exit_code", 2))  # e.g. 143 for training stopped by SIGTERM
-    except KeyboardInterrupt:
-        print(f"edgesr {name}: interrupted", file=sys.stderr)
-        return 130
+    # From here SIGTERM is a Ctrl-C: one arriving while torch imports (seconds on a small CPU) is said,
+    # not a silent exit, and neither prints a traceback. Commands that save state set their own handlers.
+    with sigterm_interrupts():
+        try:
+            module = importlib.import_module(COMMANDS[name][0])
+            parser = argparse.ArgumentParser(prog=f"edgesr {name}", description=COMMANDS[name][1])
+            parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+            module.add_arguments(parser)
+            args = parser.parse_args(rest)
+            configure_logging(args.verbose)
+            return int(module.run(args) or 0)
+        except Stopped as e:  # a requested stop with its state saved: not an error
+            print(f"edgesr {name}: {e}", file=sys.stderr)
+            return int(getattr(e, "exit_code", EXIT_SIGTERM))
+        except EdgeSRError as e:
+            print(f"edgesr {name}: error: {e}", file=sys.stderr)
+            return int(getattr(e, "exit_code", 2))
+        except OSError as e:  # a disk that fills or a folder that vanishes part-way: one line, not a traceback
+            if "-v" in rest or "--verbose" in rest:
+                raise
+            where = f": {e.filename}" if getattr(e, "filename", None) else ""
+            print(f"edgesr {name}: error: {e.strerror or e}{where} (run with -v for the traceback)", file=sys.stderr)
+            return 1
+        except Terminated:
+            print(f"edgesr {name}: stopped by SIGTERM", file=sys.stderr)
+            return EXIT_SIGTERM
+        except KeyboardInterrupt:
+            print(f"edgesr {name}: interrupted", file=sys.stderr)
+            return 130
+
+
+class _OwnInfo(logging.Filter):
+    """edgesr's records from INFO up, everyone else's (torch, onnxruntime, PIL) from WARNING up."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name == "edgesr" or record.name.startswith("edgesr.")
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """stderr logging of a CLI run: edgesr's INFO lines (DEBUG and everyone's INFO with ``-v``). Libraries'
+    INFO lines (three from torch on a Ctrl-C during start-up) are not the user's business by default.
+    Does nothing when the root logger already has handlers (an embedding application, pytest)."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if not verbose:
+        handler.addFilter(_OwnInfo())
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,8 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from edgesr.bench.run import SIZES  # light: numpy only
 
-    p.add_argument("--model", help="model: .onnx / .pt / .engine path or a preset name "
+    p.add_argument("--model", help="model: .onnx / .pt / .engine path, a bundled name (edge_nano_x2) or a preset "
+                                   "name "
                                    "(default: the bundled model, else the untrained edge_tiny preset)")
     p.add_argument("--scale", type=int, default=2, help="scale of the bundled model / preset (default 2)")
     p.add_argument("--sizes", default=",".join(SIZES), help=f"comma-separated input sizes from {', '.join(SIZES)}")
@@ -27,6 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgesr.overwrite import check_output
+
+    if args.json:  # checked before the (minutes-long) run
+        check_output(args.json, "json", overwrite=True, flag="--json")
+    if args.plot:
+        check_output(args.plot, "image", overwrite=True, flag="--plot")
     from edgesr.bench.run import BenchConfig, run_bench, summarize
     from edgesr.bench.result import fastest_lines
 
@@ -40,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
         assert isinstance(c, Cell)
         what = f"{c.fps:.2f} fps" if c.status == "ok" and c.fps else f"{c.status} ({c.reason})"
+        if c.quality_failed:
+            what += f"  NOT RANKED: {c.quality_failed}"
         print(f"  {c.row:<30} {c.size:<6} {what}", flush=True)
 
     res = run_bench(cfg, progress=progress)

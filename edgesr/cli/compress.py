@@ -10,7 +10,8 @@ if TYPE_CHECKING:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="trained model (.pt saved by edgesr train / save_model)")
+    p.add_argument("model", help="trained model (.pt saved by edgesr train / save_model) or a bundled name "
+                   "(edge_tiny_x2; shipped without its dual network)")
     p.add_argument("--ratio", type=float, default=0.3,
                    help="fraction of FLOPs (or params; with --budget channels: of each layer's channels) to remove")
     p.add_argument("--data", nargs="+", required=True, help="folders of HR training images (e.g. T91 BSDS200)")
@@ -60,6 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="write the report as JSON here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing -o (and --json) file")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -104,7 +106,19 @@ def _channels(spec: str | None) -> list[int] | None:
                           "write e.g. --channels 16,16,48,32,40,40") from None
 
 
+def check_outputs(a: argparse.Namespace) -> None:
+    """-o and --json: the right kind, a writable folder, not an existing file unless --overwrite (before any
+    stage runs: a stage can take hours)."""
+    from edgesr.overwrite import check_output
+
+    if a.stage in (None, "finetune"):  # the stages that write -o
+        check_output(a.out, "pt", overwrite=a.overwrite)
+    if a.json:
+        check_output(a.json, "json", overwrite=a.overwrite, flag="--json")
+
+
 def run(a: argparse.Namespace) -> int:
+    check_outputs(a)
     import torch
 
     from edgesr.compression import CompressConfig, FinetuneConfig, SearchConfig, compress
@@ -120,11 +134,12 @@ def run(a: argparse.Namespace) -> int:
                                 teacher_weight=a.teacher_weight, distill=a.distill),
         report_hw=_hw(a.report_size), latency_hw=_hw(a.latency_size), threads=a.threads)
     rep = compress(a.model, a.ratio, a.data, a.out, work_dir=a.work_dir, budget=a.budget, stage=a.stage,
-                   config=cfg, latency=not a.no_latency, channels=_channels(a.channels))
+                   config=cfg, latency=not a.no_latency, channels=_channels(a.channels), overwrite=a.overwrite)
     print(rep.table())
     if rep.output:
         print(f"wrote {rep.output}")
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(rep.to_dict(), f, indent=2)
+        from edgesr.fileio import atomic_write_text
+
+        atomic_write_text(a.json, json.dumps(rep.to_dict(), indent=2))
     return 0

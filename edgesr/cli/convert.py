@@ -16,9 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                       "against the checkpoint's shapes")
     o.add_argument("--scale", type=int, help="expected scale (default: read from the checkpoint)")
     o.add_argument("-o", "--output", required=True, help="output edgesr checkpoint (.pt)")
+    o.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
 
 def run(a: argparse.Namespace) -> int:
+    from edgesr.overwrite import check_output
+
+    check_output(a.output, "pt", overwrite=a.overwrite)
     from edgesr.models import count_params, save_model
     from edgesr.models.official import convert_official
 

@@ -7,15 +7,22 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="model file (.pt, .onnx) or 'bicubic'")
+    p.add_argument("model", help="model file (.pt, .onnx, .engine), a bundled name (edge_tiny_x2) or 'bicubic'")
     p.add_argument("--data", required=True, nargs="+", help="benchmark folder(s) of HR images (e.g. Set5 Set14)")
     p.add_argument("--scale", type=int, help="upscaling factor (default: the model's)")
-    p.add_argument("--json", help="write the full report(s) as JSON here")
+    p.add_argument("--json", help="write the full report(s) as JSON here (a missing folder is created)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--per-image", action="store_true", help="print the per-image table")
 
 
 def run(a: argparse.Namespace) -> int:
     from edgesr.errors import ConfigError
+    from edgesr.overwrite import check_output
+
+    if a.scale is not None and a.scale < 2:
+        raise ConfigError(f"--scale {a.scale}: the upscale factor must be 2 or more (e.g. --scale 2, 3 or 4)")
+    if a.json:  # checked before the (long) evaluation; a missing folder is created when the report is written
+        check_output(a.json, "json", overwrite=a.overwrite, flag="--json")
     from edgesr.evaluation import bicubic_fn, evaluate
 
     if a.model == "bicubic":
@@ -40,7 +47,9 @@ def run(a: argparse.Namespace) -> int:
         if a.per_image:
             print(r.table())
         print(f"{name}: PSNR {r.psnr:.2f} dB  SSIM {r.ssim:.4f}   bicubic: {r.bicubic_psnr:.2f} dB  {r.bicubic_ssim:.4f}"
-              f"   (+{r.psnr - r.bicubic_psnr:.2f} dB)")
+              f"   ({r.psnr - r.bicubic_psnr:+.2f} dB)")
     if a.json:
-        Path(a.json).write_text(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
+        from edgesr.fileio import atomic_write_text
+
+        atomic_write_text(a.json, json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
     return 0

@@ -26,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="target", required=True, metavar="TARGET")
 
     o = sub.add_parser("onnx", help="PyTorch checkpoint -> verified, simplified ONNX")
-    o.add_argument("model", help="checkpoint saved by edgesr.save_model (.pt)")
+    o.add_argument("model", help="checkpoint saved by edgesr.save_model (.pt) or a bundled name (edge_tiny_x2)")
     o.add_argument("-o", "--output", required=True, help="output .onnx file")
+    o.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     o.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     shp = o.add_mutually_exclusive_group()
     shp.add_argument("--dynamic", action="store_true", help="symbolic batch/height/width (the default)")
@@ -43,9 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "size (int8 only; default: mixed sizes are cropped to the smallest, at most 256)")
 
     t = sub.add_parser("trt", help="ONNX -> TensorRT engine (+ model.engine.json sidecar)")
-    t.add_argument("onnx", help="ONNX file from 'edgesr export onnx'")
-    t.add_argument("-o", "--output", help="engine file (default: beside the ONNX, .engine)")
+    t.add_argument("onnx", help="ONNX file from 'edgesr export onnx', or a bundled name (edge_tiny_x2)")
+    t.add_argument("-o", "--output", help="engine file (default: beside the ONNX, .engine; for a bundled name: "
+                   "NAME.engine here)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing engine built from other settings "
+                   "(one whose sidecar matches is reused)")
     _precision_args(t)
+    t.add_argument("--shape", dest="fixed_shape", metavar="HxW", help="a fixed-shape engine for one frame size "
+                   "(min = opt = max; e.g. 360x640 for a 360p camera): faster than a dynamic profile")
     t.add_argument("--min", dest="min_shape", metavar="NxCxHxW", help="profile minimum input (default 1x3x16x16)")
     t.add_argument("--opt", dest="opt_shape", metavar="NxCxHxW", help="profile optimum input (default 1x3x360x640)")
     t.add_argument("--max", dest="max_shape", metavar="NxCxHxW", help="profile maximum input (default 1x3x1920x1920: "
@@ -57,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--force", action="store_true", help="rebuild even if a matching engine exists")
 
     tr = sub.add_parser("triton", help="model repository for Triton Inference Server")
-    tr.add_argument("src", help="ONNX file or engine")
+    tr.add_argument("src", help="ONNX file or engine, or a bundled name (edge_tiny_x2)")
     tr.add_argument("-o", "--output", required=True, metavar="REPO_DIR", help="model repository folder")
     tr.add_argument("--name", default=None, help="model name in the repository (default: from SRC)")
     tr.add_argument("--max-batch", type=int, default=8, help="max_batch_size (default 8)")
@@ -85,8 +91,21 @@ def check_args(a: argparse.Namespace) -> None:
         raise ConfigError("--int8 needs calibration data: add --calib DIR|VIDEO (real frames like the ones you upscale)")
 
 
+def check_outputs(a: argparse.Namespace) -> None:
+    """-o of the right kind, in a writable folder, not an existing file unless asked (before any import)."""
+    from edgesr.overwrite import check_output, check_writable
+
+    if a.target == "onnx":
+        check_output(a.output, "onnx", overwrite=a.overwrite)
+    elif a.target == "trt" and a.output:
+        check_output(a.output, "engine", overwrite=True)  # existing: reused if it matches, else needs --overwrite
+    elif a.target == "triton":
+        check_writable(a.output, a.output)
+
+
 def run(a: argparse.Namespace) -> int:
     check_args(a)
+    check_outputs(a)
     return {"onnx": _run_onnx, "trt": _run_trt, "triton": _run_triton}[a.target](a)
 
 
@@ -100,8 +119,10 @@ def _run_onnx(a: argparse.Namespace) -> int:
     from edgesr.export.trt import parse_shape
     from edgesr.models import load_model
 
+    from edgesr.hub import model_file
+
     shape = parse_shape(a.shape) if a.shape else None
-    model = load_model(a.model)
+    model = load_model(model_file(a.model, "pt"))
     precision = a.precision or "fp32"
     atol = a.atol if a.atol is not None else {"fp32": 1e-3, "fp16": 2e-2, "int8": float("inf")}[precision]
     out = Path(a.output)
@@ -109,7 +130,7 @@ def _run_onnx(a: argparse.Namespace) -> int:
         if a.min_psnr is not None:
             raise ConfigError("--min-psnr only applies to --fp16/--int8; use --atol for fp32")
         export_onnx(model, out, opset=a.opset, dynamic=shape is None, shape=shape, simplify=a.simplify,
-                    image=a.image, atol=atol, on_report=_print_report)
+                    image=a.image, atol=atol, on_report=_print_report, overwrite=a.overwrite)
         print(f"wrote {out}")
         return 0
     import onnx
@@ -143,11 +164,14 @@ def _run_onnx(a: argparse.Namespace) -> int:
 
 def _run_trt(a: argparse.Namespace) -> int:
     from edgesr.export.trt import build_engine, read_sidecar
+    from edgesr.hub import is_bundled_name, model_file
 
-    path = build_engine(a.onnx, a.output, precision=a.precision, calib=a.calib,
+    onnx_path = model_file(a.onnx, "onnx")
+    output = a.output or (Path(f"{a.onnx}.engine") if is_bundled_name(a.onnx) else None)  # never into the package
+    path = build_engine(onnx_path, output, overwrite=a.overwrite, precision=a.precision, calib=a.calib,
                         calib_method=a.calib_method or "percentile", min_shape=a.min_shape, opt_shape=a.opt_shape,
                         max_shape=a.max_shape, workspace_mib=a.workspace, timing_cache=a.timing_cache,
-                        dla_core=a.dla_core, force=a.force, verbose=a.verbose)
+                        dla_core=a.dla_core, force=a.force, verbose=a.verbose, shape=a.fixed_shape)
     side = read_sidecar(path)
     print(f"engine {path}: TensorRT {side['tensorrt']}, {side['gpu']} (sm {side['compute_capability']}), "
           f"{side['precision']}, profile {side['profiles'][0]}")
@@ -159,6 +183,9 @@ def _run_triton(a: argparse.Namespace) -> int:
 
     if a.max_batch < 1:
         raise ConfigError(f"--max-batch must be >= 1, got {a.max_batch}")
-    out = export_triton(a.src, a.output, name=a.name, max_batch_size=a.max_batch, instances=a.instances)
+    from edgesr.hub import model_file
+
+    src = model_file(a.src, "onnx")
+    out = export_triton(src, a.output, name=a.name, max_batch_size=a.max_batch, instances=a.instances)
     print(f"wrote Triton model repository {out or a.output}")
     return 0

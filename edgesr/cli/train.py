@@ -59,6 +59,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/last.pt with the run's saved settings; options given here override "
                         "them (logged, and recorded in OUT/config_changes.jsonl; config.json keeps the originals)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over in an --out that already holds a run (its last.pt, model.pt and best.pt are "
+                        "removed first); without it (or --resume) such a folder is refused")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=S)
 
 
@@ -82,8 +85,11 @@ def explicit_settings(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(a: argparse.Namespace) -> int:
+    from edgesr.errors import ConfigError
     from edgesr.training import train
 
-    path = train(resume=a.resume, overrides_from="the command line", **explicit_settings(a))
+    if getattr(a, "scale", 2) < 2:
+        raise ConfigError(f"--scale {a.scale}: the upscale factor must be 2 or more (e.g. --scale 2, 3 or 4)")
+    path = train(resume=a.resume, overwrite=a.overwrite, overrides_from="the command line", **explicit_settings(a))
     print(path)
     return 0

@@ -36,7 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     v.add_argument("--bitrate", type=int, default=None, help="target bitrate in bit/s (instead of crf)")
     v.add_argument("--no-audio", action="store_true", help="do not copy the audio track")
     v.add_argument("--queue", type=int, default=8, help="frames buffered between decode/upscale/encode")
-    v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    v.add_argument("--no-progress", action="store_true", help="no progress bar (video files and folders)")
+    v.add_argument("--temporal", nargs="?", const="on", choices=["on", "flow"], default=None,
+                   help="stable mode for video and live sources: filter codec noise in still regions before the "
+                        "model so they stop flickering ('flow': also follow camera motion; docs/video.md)")
     live = p.add_argument_group("live sources")
     live.add_argument("--preview", action="store_true", help="show the upscaled frames (needs a display; q quits)")
     live.add_argument("--realtime", action="store_true", help="play a video file as a live source (drops frames)")
@@ -44,28 +47,92 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     live.add_argument("--max-frames", type=int, default=None, help="stop after this many upscaled frames")
 
 
-def _upscaler(a: argparse.Namespace) -> Any:
+def video_default_model(scale: int | None) -> str | None:
+    """The bundled degradation-aware model for video, cameras and streams (almost always compressed input):
+    ``edge_tiny_xS_real`` where one is bundled, else None (the clean default). ``docs/video.md`` has the figures."""
+    from edgesr.hub import bundled_models
+
+    name = f"edge_tiny_x{scale or 2}_real"
+    return name if name in bundled_models() else None
+
+
+def _upscaler(a: argparse.Namespace, video: bool = False, frame_hw: tuple[int, int] | None = None) -> Any:
     from edgesr.upscaler import Upscaler
 
-    kw: dict[str, Any] = {}
+    model = a.model
+    if model is None and video and (real := video_default_model(a.scale)) is not None:
+        log.info("video input: using %s (trained on blur, noise, JPEG and H.264 input; pass --model edge_tiny_x%d "
+                 "for the clean-input model)", real, a.scale or 2)
+        model = real
+    if frame_hw is not None and a.backend in ("tensorrt", "trt") and str(model or "").endswith(".onnx"):
+        from edgesr.export.trt import engine_for_size  # one frame size: a fixed-shape engine, built once, cached
+
+        model = str(engine_for_size(model, *frame_hw))
+        log.info("TensorRT: fixed-shape engine %s for %dx%d frames", model, frame_hw[1], frame_hw[0])
+    kw: dict[str, Any] = {"temporal": {"on": True, "flow": "flow"}[a.temporal]} if a.temporal else {}
     if a.scale is not None:
         kw["scale"] = a.scale
     if a.backend is not None:
         kw["backend"] = a.backend
     if a.device is not None:
         kw["device"] = a.device
-    return Upscaler(a.model, tile=a.tile, max_pixels=a.max_pixels, **kw)
+    return Upscaler(model, tile=a.tile, max_pixels=a.max_pixels, **kw)
 
 
-def _images(files: list[Path], dsts: list[Path], out: Path, up: Any) -> int:
+# what each image format stores (OpenCV's encoders): a result that would lose depth or alpha is refused
+_DEPTH_EXTS = {"uint16": (".png", ".tif", ".tiff"), "float32": (".tif", ".tiff")}
+_ALPHA_EXTS = (".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _read(path: Path) -> Any:
+    """An image as stored: BGR / BGRA / gray, 8- or 16-bit (what the Upscaler takes, and gives back)."""
+    import cv2
+    import numpy as np
+
+    from edgesr.errors import DataError
+
+    img = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise DataError(f"cannot read image {path}: unreadable or not an image; remove it or convert it to PNG")
+    return img
+
+
+def _check_keeps(img: Any, src: Path, dst: Path) -> None:
+    """``dst``'s format stores ``img``'s bit depth and alpha, else one line saying which format would."""
+    from edgesr.errors import ConfigError
+
+    ext = dst.suffix.lower()
+    deep = _DEPTH_EXTS.get(str(img.dtype))
+    if deep is not None and ext not in deep:
+        bits = "16-bit" if str(img.dtype) == "uint16" else "floating-point"
+        raise ConfigError(f"{src.name} is a {bits} image, which {ext} cannot store (8-bit only): the result would "
+                          f"lose its depth; use -o {dst.with_suffix(deep[0])} (or {', '.join(deep[1:])})")
+    if img.ndim == 3 and img.shape[2] == 4 and ext not in _ALPHA_EXTS:
+        raise ConfigError(f"{src.name} has an alpha channel, which {ext} cannot store: the result would lose it; "
+                          f"use -o {dst.with_suffix('.png')} (or {', '.join(_ALPHA_EXTS[1:])})")
+
+
+def _write(dst: Path, img: Any) -> None:
+    import cv2
+
+    from edgesr.errors import DataError
+    from edgesr.fileio import atomic_write_bytes
+
+    ok, buf = cv2.imencode(dst.suffix, img)
+    if not ok:
+        raise DataError(f"cannot encode {dst.suffix!r} images; use .png or .jpg")
+    atomic_write_bytes(dst, buf.tobytes())  # temp file + rename
+
+
+def _images(files: list[Path], dsts: list[Path], out: Path, up: Any, progress: bool = True,
+            first: Any = None) -> int:
+    """Each image as stored (16-bit, alpha and grayscale kept, like ``Upscaler.run``), written atomically."""
     from tqdm import tqdm
 
-    from edgesr.data import read_rgb, write_image
-
-    for f, dst in tqdm(list(zip(files, dsts)), unit="img", disable=len(files) < 2):
-        rgb = read_rgb(f)
-        sr = up.run(rgb[..., ::-1])  # the Upscaler speaks BGR
-        write_image(dst, sr[..., ::-1])  # atomic: temp file + rename
+    for i, (f, dst) in enumerate(tqdm(list(zip(files, dsts)), unit="img", disable=not progress or len(files) < 2)):
+        img = first if i == 0 and first is not None else _read(f)
+        _check_keeps(img, f, dst)
+        _write(dst, up.run(img))  # the Upscaler speaks BGR (and BGRA, gray, uint16)
     print(f"upscaled {len(files)} image(s) x{up.scale} -> {out}")
     return 0
 
@@ -76,9 +143,9 @@ def _video(a: argparse.Namespace, spec: str) -> int:
     part = partial_path(a.output)
     stale = part.stat().st_mtime_ns if part.exists() else None  # a partial from an earlier run
     try:
-        r = upscale_video(spec, a.output, _upscaler(a), codec=a.codec, crf=a.crf, preset=a.preset,
+        r = upscale_video(spec, a.output, _upscaler(a, video=True, frame_hw=_video_hw(spec)), codec=a.codec, crf=a.crf, preset=a.preset,
                           bitrate=a.bitrate, audio=not a.no_audio, queue_size=a.queue,
-                          progress=not a.no_progress, in_place=a.overwrite)
+                          progress=not a.no_progress, overwrite=a.overwrite)
     except IncompleteVideoError as e:
         print(f"edgesr upscale: {e}")
         return 1
@@ -92,6 +159,16 @@ def _video(a: argparse.Namespace, spec: str) -> int:
     return 0
 
 
+def _video_hw(spec: str) -> tuple[int, int]:
+    from edgesr.video.sources import FileSource
+
+    src = FileSource(spec)
+    try:
+        return int(src.height), int(src.width)
+    finally:
+        src.close()
+
+
 def _live(a: argparse.Namespace, spec: str | int, kind: str) -> int:
     from edgesr.video.sources import FileSource, PacedSource, open_source
     from edgesr.video.pipeline import Stream
@@ -103,12 +180,12 @@ def _live(a: argparse.Namespace, spec: str | int, kind: str) -> int:
     else:
         source = open_source(spec)
     try:
-        up = _upscaler(a)
+        up = _upscaler(a, video=True)
     except BaseException:
         source.close()
         raise
     st = Stream(source, up, preview=a.preview, record=a.output, max_frames=a.max_frames, duration=a.duration,
-                codec=a.codec)
+                codec=a.codec, overwrite=a.overwrite)
     code = 0
     try:
         for _ in st:
@@ -123,11 +200,29 @@ def _live(a: argparse.Namespace, spec: str | int, kind: str) -> int:
     return code
 
 
+def check_options(a: argparse.Namespace) -> None:
+    """Every option's range, before any input is opened or model loaded."""
+    from edgesr.errors import ConfigError
+    from edgesr.video.writer import check_crf
+
+    if a.scale is not None and a.scale < 2:
+        raise ConfigError(f"--scale {a.scale}: the upscale factor must be 2 or more (bundled models: x2, x3, x4; "
+                          "see `edgesr models`)")
+    check_crf(a.crf, flag="--crf ")
+    for flag, v, low in (("--queue", a.queue, 1), ("--tile", a.tile, 1), ("--max-pixels", a.max_pixels, 0),
+                         ("--bitrate", a.bitrate, 1), ("--max-frames", a.max_frames, 1)):
+        if v is not None and v < low:
+            raise ConfigError(f"{flag} {v}: must be {low} or more")
+    if a.duration is not None and a.duration <= 0:
+        raise ConfigError(f"--duration {a.duration}: must be more than 0 seconds")
+
+
 def run(a: argparse.Namespace) -> int:
     from edgesr.video.sources import source_kind
     from edgesr.errors import ConfigError
-    from edgesr.overwrite import check_output_file, image_destinations
+    from edgesr.overwrite import check_output, image_destinations
 
+    check_options(a)
     spec: str | int | None = a.camera if a.camera is not None else a.input
     if spec is None:
         raise ConfigError("no input: pass an image, folder, video, URL or pipeline, or --camera N")
@@ -142,8 +237,12 @@ def run(a: argparse.Namespace) -> int:
 
         files = list_images(spec)  # type: ignore[arg-type]
         dsts = image_destinations(files, a.output, folder=kind == "folder", overwrite=a.overwrite)
-        return _images(files, dsts, Path(a.output), _upscaler(a))
-    if a.output:
-        check_output_file(str(spec) if kind == "video" else None, a.output, a.overwrite)
+        first = None
+        if kind == "image":  # its depth and alpha must fit -o's format: known before the model loads
+            first = _read(files[0])
+            _check_keeps(first, files[0], dsts[0])
+        return _images(files, dsts, Path(a.output), _upscaler(a), progress=not a.no_progress, first=first)
+    if a.output:  # a video file's result, or a live source's recording
+        check_output(a.output, "video", overwrite=a.overwrite, src=str(spec) if kind == "video" else None)
     with sigterm_interrupts():
         return _live(a, spec, kind) if live else _video(a, str(spec))

@@ -302,7 +302,8 @@ def select_channels(model: SRModel, channels: Sequence[int], data: Sequence[str 
     ref = copy.deepcopy(model).eval()
     net = copy.deepcopy(model).train()
     try:
-        ds = SRDataset(list(data), net.scale, cfg.lr_patch(net.scale), levels=intermediate_scales(net))
+        ds = SRDataset(list(data), net.scale, cfg.lr_patch(net.scale), levels=intermediate_scales(net),
+                       patch_option="--prune-patch")
     except DataError as e:  # the official HR patch 192 drops small images: name the pruning option
         raise DataError(f"{e} (pruning crops: LR patch {cfg.lr_patch(net.scale)}; lower it with --prune-patch / "
                         "PruneConfig.patch)") from None

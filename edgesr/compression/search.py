@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from ..config import to_dict
 from ..data import SRDataset, level_targets
-from ..errors import ConfigError, EdgeSRError
+from ..errors import ConfigError, Stopped
 from ..fileio import atomic_write_text
 from ..training.losses import DualRegressionLoss, intermediate_scales
 from ..models import atomic_torch_save
@@ -315,5 +315,5 @@ def _loop(run: _Search, work: Path, cfg: SearchConfig) -> None:
             signal.signal(signal.SIGTERM, old)
     atomic_torch_save(run.state(), state_path)
     if stop["flag"]:
-        raise EdgeSRError(f"search stopped by SIGTERM at step {run.step}; run again (resume) to continue from "
+        raise Stopped(f"search stopped by SIGTERM at step {run.step}; run again (resume) to continue from "
                           f"{state_path}")

@@ -55,8 +55,7 @@ def search_space(model: SRModel, ratio: float, budget: str = "flops", ratios: Se
     limit = (1.0 - ratio) * full
     keep = (limit - cm.fixed) / (full - cm.fixed)  # uniform channel fraction that meets the budget exactly
     if keep <= 0 or cm.cost([m] * len(ws)) > limit:
-        raise ConfigError(f"ratio {ratio} is unreachable: the non-prunable part alone costs "
-                          f"{cm.fixed / full:.0%} of the model and every layer keeps >= {m} channels; use a smaller --ratio")
+        raise ConfigError(_unreachable(ratio, budget, cm, ws, m))
     out = []
     for w in ws:
         top = max(m, w // m * m)
@@ -65,6 +64,35 @@ def search_space(model: SRModel, ratio: float, budget: str = "flops", ratios: Se
             g |= {min(top, round4(a * w, lo=m, multiple=m)) for a in ratios}
         out.append(tuple(sorted(g)))
     return SearchSpace(tuple(out), limit, cm, grid)
+
+
+_KIND_NAMES = {"flops": "FLOPs", "params": "parameters"}
+
+
+def _floor2(x: float) -> float:
+    return math.floor(x * 100 + 1e-9) / 100
+
+
+def _unreachable(ratio: float, budget: str, cm: CostModel, ws: Sequence[int], m: int) -> str:
+    """Why ``ratio`` cannot be reached at ``--multiple m``, and which setting reaches it (with the numbers)."""
+    full = cm.cost(ws)
+    best_m = 1.0 - cm.cost([m] * len(ws)) / full
+    best_1 = 1.0 - cm.cost([1] * len(ws)) / full
+    why = (f"ratio {ratio} is unreachable at --multiple {m}: the non-prunable part costs {cm.fixed / full:.0%} of the "
+           f"model's {_KIND_NAMES.get(budget, budget)} and every layer keeps >= {m} channels, so at most {best_m:.1%} can be removed")
+    smaller = f"--ratio {_floor2(best_m):g} or less" if best_m >= 0.01 else "no --ratio"
+    if m > 1 and best_1 > ratio:
+        return f"{why}; use --multiple 1 (layers keep >= 1 channel: up to {best_1:.1%}), or {smaller} at --multiple {m}"
+    if m > 1:
+        return f"{why} (--multiple 1: {best_1:.1%}); use {smaller}, or --multiple 1 with --ratio {_floor2(best_1):g} or less"
+    return f"{why}; use {smaller}"
+
+
+def nearest_fit(space: SearchSpace, tol: float = 0.02) -> list[int]:
+    """The config :func:`fit_budget` reaches with no preference between widths (uniform probabilities, from
+    the widest candidates): what the width grid allows near the budget, known before the search runs."""
+    probs = [[1.0 / len(c)] * len(c) for c in space.candidates]
+    return fit_budget([c[-1] for c in space.candidates], probs, space, tol, warn=False)
 
 
 def project(channels: Sequence[int], probs: Sequence[Sequence[float]], space: SearchSpace) -> list[int]:
@@ -113,7 +141,7 @@ def _grow(ch: list[int], probs: Sequence[Sequence[float]], space: SearchSpace, l
 
 
 def fit_budget(channels: Sequence[int], probs: Sequence[Sequence[float]], space: SearchSpace,
-               tol: float = 0.02) -> list[int]:
+               tol: float = 0.02, warn: bool = True) -> list[int]:
     """Move ``channels`` into ``[1 - tol, 1] x budget`` on the width grid (``1 + tol`` only where the grid
     has nothing within ``tol`` under the budget): shrink the layer the search is least sure needs its
     width, then grow the one it is most sure needs more, one grid step at a time. Warns if the grid
@@ -131,10 +159,10 @@ def fit_budget(channels: Sequence[int], probs: Sequence[Sequence[float]], space:
         ch[i] = space.grid[i][space.grid[i].index(ch[i]) - 1]
     for limit in (space.budget, hi):  # under the budget if the grid allows it, else up to 1 + tol
         ch = _grow(ch, probs, space, lo, limit)
-    if not lo <= cost(ch) <= hi:
+    if warn and not lo <= cost(ch) <= hi:
         log.warning("search: the width grid has no config within %.0f%% of the budget on the fitting path; "
                     "ended at %.1f%% of it (a finer --multiple helps)", 100 * tol, 100 * cost(ch) / space.budget)
     return ch
 
 
-__all__ = ["BUDGET_KINDS", "SearchSpace", "search_space", "project", "fit_budget", "official_round"]
+__all__ = ["BUDGET_KINDS", "SearchSpace", "search_space", "project", "fit_budget", "nearest_fit", "official_round"]

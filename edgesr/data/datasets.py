@@ -108,7 +108,8 @@ class SRDataset(Dataset):
 
     def __init__(self, folders: str | Path | Sequence[str | Path], scale: int, patch: int = 48,
                  repeat: int = 16, paired: bool = True, augment: bool = True,
-                 degrade: DegradeConfig | None = None, levels: Sequence[int] = ()) -> None:
+                 degrade: DegradeConfig | None = None, levels: Sequence[int] = (),
+                 patch_option: str = "--patch") -> None:
         if isinstance(folders, (str, Path)):
             folders = [folders]
         if degrade is not None and not paired:
@@ -124,12 +125,13 @@ class SRDataset(Dataset):
         self.hr: list[np.ndarray] = []
         self.lr: list[np.ndarray] = []
         need = patch * scale if paired else patch
+        self.skipped: list[tuple[Path, int]] = []  # (file, its smaller side) of images below the patch
         for f in self.files:
             img = read_rgb(f)
             if paired:
                 img = modcrop(img, scale)
                 if min(img.shape[:2]) < need:
-                    log.warning("skipping %s: smaller than the HR patch (%d px)", f, need)
+                    self.skipped.append((Path(f), min(img.shape[:2])))
                     continue
                 self.hr.append(img)
                 for v in self.levels:
@@ -138,9 +140,15 @@ class SRDataset(Dataset):
                     self.lr.append(imresize(img, 1.0 / scale))
             else:
                 if min(img.shape[:2]) < need:
-                    log.warning("skipping %s: smaller than the LR patch (%d px)", f, need)
+                    self.skipped.append((Path(f), min(img.shape[:2])))
                     continue
                 self.lr.append(img)
+        if self.skipped and self.n_images:  # one line for all of them (T91 at x4, HR patch 192: 51 of 91)
+            side = min(sz for _, sz in self.skipped)
+            fit = side // scale if paired else side
+            log.warning("skipped %d of %d images smaller than the %s patch (%d px; smallest %s, %d px): %s %d "
+                        "or less keeps them all", len(self.skipped), len(self.files), "HR" if paired else "LR",
+                        need, min(self.skipped, key=lambda x: x[1])[0].name, side, patch_option, fit)
         if not self.n_images:
             raise DataError(f"no image in {[str(f) for f in folders]} is large enough for patch {patch} at x{scale}; "
                             "use a smaller --patch")

@@ -314,13 +314,20 @@ def _jpeg(x: np.ndarray, rng: np.random.Generator, c: JpegConfig) -> np.ndarray:
 
 def h264_roundtrip(frames: list[np.ndarray], crf: int, preset: str = "medium") -> np.ndarray:
     """Encode RGB uint8 ``frames`` (same shape) as an H.264 clip in memory; return the last decoded frame."""
+    return h264_clip(frames, crf, preset)[-1]
+
+
+def h264_clip(frames: list[np.ndarray], crf: int, preset: str = "medium", fps: int = 25) -> list[np.ndarray]:
+    """Every frame of RGB uint8 ``frames`` (same shape) after an in-memory libx264 round trip (yuv420p, the
+    degradation's encoder settings): the compressed LR clips of the temporal benchmark, and the last frame of
+    a short clip for training crops."""
     import av
 
     h, w = frames[0].shape[:2]
     pad = ((0, h % 2), (0, w % 2), (0, 0))  # yuv420p needs even sides
     buf = io.BytesIO()
     with av.open(buf, mode="w", format="h264") as out:
-        s: Any = out.add_stream("libx264", rate=25)
+        s: Any = out.add_stream("libx264", rate=fps)
         s.width, s.height, s.pix_fmt = w + w % 2, h + h % 2, "yuv420p"
         # asm=0: libx264's SIMD paths (AVX-512 here) gave run-to-run different bitstreams for the same
         # multi-frame clip (18 of 120 encodes); its C path gave none, for a few ms per training crop
@@ -328,7 +335,7 @@ def h264_roundtrip(frames: list[np.ndarray], crf: int, preset: str = "medium") -
         s.thread_count = 1
         for i, f in enumerate(frames):
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.pad(f, pad, mode="edge")), format="rgb24")
-            vf.pts, vf.time_base = i, Fraction(1, 25)
+            vf.pts, vf.time_base = i, Fraction(1, fps)
             for packet in s.encode(vf):
                 out.mux(packet)
         for packet in s.encode():
@@ -338,7 +345,7 @@ def h264_roundtrip(frames: list[np.ndarray], crf: int, preset: str = "medium") -
         decoded = [fr.to_ndarray(format="rgb24") for fr in inp.decode(video=0)]
     if len(decoded) != len(frames):
         raise InputError(f"H.264 round trip returned {len(decoded)} of {len(frames)} frames for a {w}x{h} crop")
-    return np.ascontiguousarray(decoded[-1][:h, :w])
+    return [np.ascontiguousarray(d[:h, :w]) for d in decoded]
 
 
 def _shifted(img: np.ndarray, dy: int, dx: int, m: int) -> np.ndarray:

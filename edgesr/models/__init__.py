@@ -110,17 +110,26 @@ def safe_torch_load(path: Path, fix: str, what: str = "edgesr checkpoint") -> An
     except pickle.UnpicklingError as e:
         m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
         if not m:
-            raise ModelFormatError(f"{path} is not a readable {what} ({_first_line(e)}); {fix}") from None
+            raise ModelFormatError(f"{path} is not a readable {what} ({unreadable_reason(path)}); {fix}") from None
         raise ModelFormatError(f"{path} holds code (pickled Python objects: {m.group(1)}) and was refused for "
                                f"safety: edgesr reads only tensors and plain data; {fix}") from None
-    except Exception as e:  # truncated zip, not a torch file at all
-        raise ModelFormatError(f"{path} is not a readable {what} ({_first_line(e)}); {fix}") from None
+    except Exception:  # truncated zip, not a torch file at all: the unpickler's own words mean nothing to a user
+        raise ModelFormatError(f"{path} is not a readable {what} ({unreadable_reason(path)}); {fix}") from None
 
 
-def _first_line(e: Exception) -> str:
-    """The cause in a few words (for torch's weights-only errors, the unpickler's reason, not its advice)."""
-    text = str(e).split("WeightsUnpickler error:", 1)[-1]
-    return f"{type(e).__name__}: {([ln.strip() for ln in text.splitlines() if ln.strip()] or [''])[0][:160]}"
+def unreadable_reason(path: str | os.PathLike[str]) -> str:
+    """Why a file torch cannot load is unreadable, in a user's words (never the unpickler's ``IndexError: pop
+    from empty list`` or ``KeyError: 101``): empty, a damaged PyTorch archive, or not a PyTorch file at all."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        return f"cannot be read: {(e.strerror or str(e)).lower()}"
+    if not head:
+        return "the file is empty"
+    if head == b"PK\x03\x04":
+        return "a damaged or truncated PyTorch archive"
+    return "not a PyTorch file: other or damaged content"
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -73,8 +73,10 @@ def _load_file(path: str | os.PathLike[str], what: str) -> Any:
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # pickled code, truncated zip, not a torch file
-        first = (str(e).splitlines() or [""])[0][:160]
-        raise ModelFormatError(f"{p} is not a readable {what} ({type(e).__name__}: {first}); "
+        from . import unreadable_reason
+
+        why = "it holds pickled Python objects, refused for safety" if "GLOBAL" in str(e) else unreadable_reason(p)
+        raise ModelFormatError(f"{p} is not a readable {what} ({why}); "
                                "pass the .pt the official code saved (a plain state dict)") from None
 
 

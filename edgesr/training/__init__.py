@@ -11,7 +11,7 @@ runtimes, export, calibration, video) never imports it.
 """
 from __future__ import annotations
 
-from .loop import TrainConfig, TrainingInterrupted, TrainStep, config_from_dict, train
+from .loop import TrainConfig, TrainingFailed, TrainingInterrupted, TrainStep, config_from_dict, train
 from .warm import warm_start
 
-__all__ = ["TrainConfig", "TrainStep", "TrainingInterrupted", "config_from_dict", "train", "warm_start"]
+__all__ = ["TrainConfig", "TrainStep", "TrainingFailed", "TrainingInterrupted", "config_from_dict", "train", "warm_start"]

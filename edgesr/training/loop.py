@@ -40,7 +40,7 @@ from ..data import SRDataset, level_targets
 from ..data.degrade import DegradeConfig
 from .distill import MODES as DISTILL_MODES, Distiller, load_teacher
 from .ema import ModelEMA
-from ..errors import ConfigError, EdgeSRError, ModelFormatError
+from ..errors import ConfigError, EdgeSRError, ModelFormatError, Stopped
 from .losses import DualRegressionLoss, intermediate_scales
 from ..models import atomic_torch_save, build_model, create_model, load_model, save_model
 from ..models.base import SRModel
@@ -92,6 +92,8 @@ class TrainConfig:
             raise ConfigError("no training data: pass --data (HR folders) and/or --unpaired (LR folders)")
         if self.unpaired and self.dual_weight <= 0:
             raise ConfigError("unpaired data trains only through the dual loss; set dual_weight > 0")
+        if self.scale < 2:
+            raise ConfigError(f"scale must be 2 or more (x2, x3, x4), got {self.scale}")
         if self.steps < 1 or self.batch < 1:
             raise ConfigError("steps and batch must be >= 1")
         if not 0.0 <= self.ema < 1.0:
@@ -144,7 +146,7 @@ def _build(cfg: TrainConfig) -> SRModel:
     return create_model(cfg.model, scale=cfg.scale, **cfg.model_kwargs)
 
 
-class TrainingInterrupted(EdgeSRError):
+class TrainingInterrupted(Stopped):
     """Training stopped by SIGTERM or Ctrl-C: ``last.pt`` is saved, ``model.pt`` is not written."""
 
     exit_code = EXIT_SIGTERM  # 143, what a shell reports for a terminated process (130 for Ctrl-C)
@@ -153,8 +155,26 @@ class TrainingInterrupted(EdgeSRError):
         super().__init__(f"stopped by {signal_name} at step {step}/{steps}: checkpoint saved in {out / 'last.pt'}, "
                          f"no model.pt written; continue with: edgesr train --resume --out {out}")
         self.step, self.out = step, out
+        self.signal_name = signal_name  # a caller rewording the message names the right signal (edgesr adapt)
         if signal_name == "SIGINT":
             self.exit_code = 128 + signal.SIGINT
+
+
+class TrainingFailed(EdgeSRError):
+    """An error part-way through a run (a validation image that cannot be read, a full disk): the message
+    says what failed, at which step, where the last checkpoint is and how to continue once it is fixed."""
+
+    def __init__(self, error: BaseException, step: int, steps: int, out: Path, saved: int | None) -> None:
+        reason = str(error)
+        if isinstance(error, OSError) and error.strerror:  # "No space left on device: runs/x2/last.pt"
+            reason = error.strerror + (f": {error.filename}" if error.filename else "")
+        if saved is not None:
+            where = (f"checkpoint {out / 'last.pt'} is at step {saved}, no model.pt written; fix that and continue "
+                     f"with: edgesr train --resume --out {out}")
+        else:
+            where = "no checkpoint was written yet; fix that and run again"
+        super().__init__(f"{reason} (stopped at step {step}/{steps}); {where}")
+        self.reason, self.step, self.steps, self.out, self.saved = reason, step, steps, out, saved
 
 
 @dataclass
@@ -163,6 +183,7 @@ class _RunState:
     epoch: int = 0  # epoch and position of the paired stream, where a resumed run picks up
     pos: int = 0
     best: float = -math.inf  # best validation PSNR
+    saved: int | None = None  # the step last.pt holds (None: no checkpoint yet)
 
 
 @dataclass
@@ -189,18 +210,43 @@ class _Parts:
 
 
 def train(cfg: TrainConfig | None = None, resume: bool = False, *, overrides_from: str = "the train() arguments",
-          **kwargs: Any) -> Path:
+          overwrite: bool = False, **kwargs: Any) -> Path:
     """Train with the dual regression loss; returns the path of the final ``model.pt``.
 
     With ``resume=True`` the run in ``out`` continues with its saved settings; ``cfg`` fields and
-    ``kwargs`` override them (logged as ``resume: NAME OLD -> NEW (from OVERRIDES_FROM)``).
-    Raises :class:`TrainingInterrupted` after checkpointing when stopped by SIGTERM.
+    ``kwargs`` override them (logged as ``resume: NAME OLD -> NEW (from OVERRIDES_FROM)``). An ``out``
+    that already holds a run (``last.pt`` / ``model.pt``) is refused unless ``resume`` or ``overwrite``
+    (start over: its checkpoints are removed first). ``out`` and ``val_data`` are checked before any step.
+    Raises :class:`TrainingInterrupted` after checkpointing when stopped by SIGTERM, and
+    :class:`TrainingFailed` (naming ``last.pt`` and the resume command) for an error part-way.
     """
     env = _Env.setup()
     explicit = {**(to_dict(cfg) if cfg else {}), **kwargs}
     run_cfg, state, changes = ts.resolve(explicit, resume, config_from_dict, TrainConfig.out, overrides_from,
                                          report=env.rank == 0)
+    _check_start(run_cfg, resume, overwrite, env)
     return _run(run_cfg, state, changes, overrides_from, env)
+
+
+def _check_start(cfg: TrainConfig, resume: bool, overwrite: bool, env: _Env) -> None:
+    """What would otherwise fail part-way (or lose a run): the output folder and the validation data."""
+    from ..data import list_images
+    from ..overwrite import RUN_FILES, check_run_folder
+
+    out = Path(cfg.out)
+    check_run_folder(out, resume=resume, overwrite=overwrite)
+    if cfg.val_data:
+        val = Path(cfg.val_data)
+        if not val.is_dir():
+            raise ConfigError(f"--val-data {val}: no such folder; pass a folder of HR images (e.g. Set5), or drop "
+                              "--val-data")
+        try:
+            list_images(val)
+        except EdgeSRError:
+            raise ConfigError(f"--val-data {val}: no images in it; pass a folder of HR images (e.g. Set5)") from None
+    if overwrite and not resume and env.rank == 0:  # start over: nothing of the old run may pass for this one
+        for name in (*RUN_FILES, "best.pt", "config_changes.jsonl"):
+            (out / name).unlink(missing_ok=True)
 
 
 def _run(cfg: TrainConfig, state: dict[str, Any] | None, changes: ts.Changes, source: str, env: _Env) -> Path:
@@ -221,6 +267,10 @@ def _run(cfg: TrainConfig, state: dict[str, Any] | None, changes: ts.Changes, so
             _start_records(out, cfg, parts, rs, state is not None, changes, source, env)
         with _Signals(env) as sig:
             _loop(cfg, parts, feed, rs, env, out, sig)
+    except (EdgeSRError, OSError) as e:  # part-way: say where the run is and how to continue it
+        if rs.step == 0 or isinstance(e, TrainingFailed):
+            raise
+        raise TrainingFailed(e, rs.step, cfg.steps, out, rs.saved) from e
     finally:
         feed.close()
     if sig.received:
@@ -274,7 +324,7 @@ def _restore(st: dict[str, Any], parts: _Parts, cfg: TrainConfig, changes: ts.Ch
     except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
         raise ModelFormatError(f"{path} does not fit this run ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
                                "start over without --resume (or with a new --out)") from None
-    rs = _RunState(int(st["step"]), int(st["epoch"]), int(st["pos"]), float(st["best"]))
+    rs = _RunState(int(st["step"]), int(st["epoch"]), int(st["pos"]), float(st["best"]), saved=int(st["step"]))
     log.info("resumed from %s at step %d", path, rs.step)
     return rs
 
@@ -351,7 +401,15 @@ def _loop(cfg: TrainConfig, parts: _Parts, feed: tf.Feed, rs: _RunState, env: _E
             bar.set_postfix(loss=f"{losses[0].item():.4f}", primal=f"{losses[1].item():.4f}",
                             dual=f"{losses[2].item():.4f}")
             rec = _log_record(rs, losses, parts.sched, t0, distill=cfg.teacher is not None)
-            psnr = _validate(cfg, parts.eval_model, out, rs, env)
+            try:
+                psnr = _validate(cfg, parts.eval_model, out, rs, env)
+            except EdgeSRError:
+                if not env.distributed:  # the step is complete: keep it, so --resume loses nothing
+                    try:
+                        _checkpoint(out / "last.pt", parts, feed, cfg, rs, env)
+                    except OSError as e:  # never in place of the error on its way up
+                        log.warning("could not checkpoint step %d: %s", rs.step, e)
+                raise
             if psnr is not None:
                 rec["val_psnr"] = psnr
             if logf:
@@ -430,6 +488,7 @@ def _checkpoint(path: Path, parts: _Parts, feed: tf.Feed, cfg: TrainConfig, rs: 
         if parts.step_mod.distill is not None:
             st["distill"] = parts.step_mod.distill.state_dict()
         atomic_torch_save(st, path)
+    rs.saved = rs.step
 
 
 def _finish(parts: _Parts, cfg: TrainConfig, out: Path, rs: _RunState, env: _Env) -> Path:
@@ -451,4 +510,4 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
     return from_dict(TrainConfig, d, what="train config")
 
 
-__all__ = ["TrainConfig", "TrainingInterrupted", "train", "TrainStep", "build_model", "config_from_dict", "warm_start"]
+__all__ = ["TrainConfig", "TrainingFailed", "TrainingInterrupted", "train", "TrainStep", "build_model", "config_from_dict", "warm_start"]

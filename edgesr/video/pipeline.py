@@ -77,24 +77,29 @@ def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
 def upscale_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], upscaler: Any, *,
                   codec: str | None = None, crf: int = 18, preset: str = "medium", bitrate: int | None = None,
                   audio: bool = True, queue_size: int = 8, progress: bool = True,
-                  encoder_threads: int = 0, in_place: bool = False) -> VideoResult:
+                  encoder_threads: int = 0, overwrite: bool = False, in_place: bool = False) -> VideoResult:
     """Upscale every frame of ``src`` into ``dst``, keeping frame rate, timestamps and audio.
 
     Decode, upscale and encode are pipelined on three threads with bounded queues. On success the
     output is moved into place; on a truncated/corrupt input or an interruption, a playable
     ``NAME.partial.EXT`` is left and :class:`IncompleteVideoError` (or ``KeyboardInterrupt``) says
     how far it got. ``upscaler`` needs ``.run(bgr) -> bgr`` and ``.scale``. ``codec=None``: libx264
-    (mpeg4 for ``.avi``). ``dst == src`` is refused unless ``in_place`` (the input is then replaced
-    only once the complete output is written).
+    (mpeg4 for ``.avi``). ``dst`` is checked before anything is opened (a video extension, a writable
+    folder); an existing ``dst``, or ``dst == src``, is refused unless ``overwrite`` (the file, or the input,
+    is then replaced only once the complete output is written). ``in_place=True`` (older spelling) allows
+    only ``dst == src``.
     """
     from tqdm import tqdm
 
+    from ..overwrite import check_output
+    from .writer import check_crf
+
     if queue_size < 1:
         raise ConfigError(f"queue_size must be >= 1, got {queue_size}")
+    check_crf(crf)
     src, dst = Path(src), Path(dst)
-    if src.resolve() == dst.resolve() and not in_place:
-        raise ConfigError(f"output {dst} would overwrite the input; choose another output path "
-                          "(or edgesr upscale --overwrite / in_place=True)")
+    in_place = in_place and src.resolve() == dst.resolve()
+    check_output(dst, "video", overwrite=overwrite or in_place, src=src, flag="dst", how="overwrite=True")
     from .sources import FileSource
 
     source = FileSource(src, audio=audio)
@@ -182,7 +187,7 @@ def upscale_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], upsc
     if err is None and done != frames_in:
         err = DataError(f"internal error: {frames_in} frames upscaled but {done} encoded")
     if err is not None:
-        part = writer.abort()
+        part = writer.abort()  # never raises: err stays the error reported
         where = f"playable partial output: {part}" if part else "no frame was written, no output"
         of = f"/{expected}" if expected else ""
         msg = f"stopped after {done}{of} frames ({err.__class__.__name__}: {err}); {where}"
@@ -243,13 +248,18 @@ class Stream:
     ``drop`` (default: ``True`` for live sources) makes the pipeline always work on the newest
     frame; ``preview`` shows frames with ``cv2.imshow`` (skipped with a warning when there is no
     display; ``q``/Esc stops); ``record`` writes the upscaled frames to a video with their real
-    timing. ``max_frames``/``duration`` bound the run. ``stats`` is live while iterating.
+    timing (an existing file is refused unless ``overwrite``). ``max_frames``/``duration`` bound the run.
+    ``stats`` is live while iterating.
     """
 
     def __init__(self, source: Any, upscaler: Any, *, drop: bool | None = None, preview: bool = False,
                  record: str | os.PathLike[str] | None = None, max_frames: int | None = None,
                  duration: float | None = None, window: str = "edgesr", codec: str | None = None,
-                 latency_window: int = 10000) -> None:
+                 latency_window: int = 10000, overwrite: bool = False) -> None:
+        if record:  # checked before the source opens: a recording that cannot be written fails first
+            from ..overwrite import check_output
+
+            check_output(record, "video", overwrite=overwrite, flag="record", how="overwrite=True")
         self.source: Source = open_source(source)
         self.upscaler = upscaler
         self.drop = self.source.live if drop is None else drop
@@ -295,8 +305,13 @@ class Stream:
                 fr = self._next_frame()
                 if fr is None:
                     break
+                t_run = time.monotonic()
                 img = self.upscaler.run(fr.image)
                 now = time.monotonic()
+                if self._t_first_out is None:  # say why the first frame is slow, once
+                    h, w = fr.image.shape[:2]
+                    log.info("first frame upscaled in %.2f s: warm-up (the backend allocates its buffers and picks "
+                             "kernels for %dx%d frames); the next frames run at the model's speed", now - t_run, w, h)
                 lat = now - fr.captured
                 self._lat.append(lat)
                 self._frames_out += 1

@@ -28,6 +28,17 @@ FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".av
            ".webm": "webm"}
 
 
+CRF_RANGE = (0, 51)  # libx264: 0 lossless .. 51 worst
+
+
+def check_crf(crf: int, flag: str = "crf=") -> None:
+    """libx264's quality range, checked before anything is opened (``flag``: how the message names it)."""
+    lo, hi = CRF_RANGE
+    if not isinstance(crf, int) or isinstance(crf, bool) or not lo <= crf <= hi:
+        raise ConfigError(f"{flag}{crf} is out of range: libx264 takes {lo} (lossless) to {hi} (worst), "
+                          "18 by default (visually lossless); lower is better and bigger")
+
+
 def partial_path(dst: str | os.PathLike[str]) -> Path:
     """Where an interrupted run leaves its playable partial output: ``NAME.partial.EXT``."""
     p = Path(dst)
@@ -68,6 +79,7 @@ class VideoWriter:
                  audio_template: Any = None) -> None:
         import av
 
+        check_crf(crf)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")
@@ -79,6 +91,9 @@ class VideoWriter:
         self.pad = (height % 2, width % 2)
         try:
             self.container = av.open(str(self.tmp), "w", format=FORMATS.get(self.path.suffix.lower()))
+        except OSError as e:  # av's PermissionError / ReadOnly... are OSErrors too: not a format problem
+            raise ConfigError(f"cannot write the video {self.path}: {(e.strerror or str(e)).lower()}; choose another "
+                              "output folder or make it writable") from None
         except (av.error.FFmpegError, ValueError) as e:
             raise ConfigError(f"cannot write {self.path.suffix!r} videos: {e}; use .mp4 or .mkv") from e
         self.vstream = self._add_video_stream(crf, preset, bitrate, threads)
@@ -158,14 +173,23 @@ class VideoWriter:
         return self.path
 
     def abort(self) -> Path | None:
-        """Close what was written as a playable ``NAME.partial.EXT``; ``None`` if nothing was written."""
+        """Close what was written as a playable ``NAME.partial.EXT``; ``None`` if nothing was written or it
+        cannot be kept. Never raises: it runs while an error is on its way up, which must stay the one reported."""
         try:
             self._close()
         except Exception as e:
             log.warning("could not finalize the partial output: %s", e)
-        if self.frames == 0:
-            self.tmp.unlink(missing_ok=True)
+        try:
+            if self.frames == 0:
+                self.tmp.unlink(missing_ok=True)
+                return None
+            dst = partial_path(self.path)
+            os.replace(self.tmp, dst)
+            return dst
+        except OSError as e:
+            log.warning("could not keep the partial output %s: %s", partial_path(self.path), e.strerror or e)
+            try:
+                self.tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
             return None
-        dst = partial_path(self.path)
-        os.replace(self.tmp, dst)
-        return dst

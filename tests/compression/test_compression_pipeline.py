@@ -33,8 +33,11 @@ def test_compress_end_to_end_report(tmp_path, image_folder):
     assert rep.after.latency_ms is not None and rep.before.latency_ms is not None
     assert list(small.config.channels) == rep.channels and all(c % 4 == 0 for c in rep.channels)
     assert "params" in rep.table() and json.loads((tmp_path / "small_drc" / "report.json").read_text())
-    # a second call reuses every finished stage (the fine-tune continues at its last step: no new steps)
-    rep2 = compress(src, 0.3, [image_folder], tmp_path / "small.pt", config=TINY_CFG, latency=False)
+    # a second call reuses every finished stage (the fine-tune continues at its last step: no new steps);
+    # the existing output is replaced only when asked
+    with pytest.raises(ConfigError, match="already exists.*overwrite=True"):
+        compress(src, 0.3, [image_folder], tmp_path / "small.pt", config=TINY_CFG, latency=False)
+    rep2 = compress(src, 0.3, [image_folder], tmp_path / "small.pt", config=TINY_CFG, latency=False, overwrite=True)
     assert rep2.stages_run == ["finetune"] and rep2.channels == rep.channels
 
 
@@ -103,6 +106,7 @@ def test_given_channels_skip_the_search(tmp_path, image_folder, capsys):
     assert not (tmp_path / "given_drc" / "search" / "last.pt").exists()  # no search ran
     saved = json.loads((tmp_path / "given_drc" / "search" / "channels.json").read_text())
     assert saved == {"channels": [8, 12], "source": "given"}
+    common.append("--overwrite")  # given.pt exists now: the calls below are about --channels
     # the channels.json of a run is accepted as the value; other widths in the same work dir are refused
     other = [*common[:4], str(tmp_path / "again.pt"), *common[5:], "--work-dir", str(tmp_path / "w2")]
     assert main(["compress", *other, "--channels", str(tmp_path / "given_drc" / "search" / "channels.json")]) == 0

@@ -300,3 +300,24 @@ def test_build_run_and_reuse_engine(real_trt, any_tiny_model, small_photo, tmp_p
     with pytest.raises(Exception):
         tc.set_input_shape(ctx, "input", (1, 3, 512, 512))  # outside the profile
     del ctx, eng, runtime
+
+
+def test_fixed_shape_profile_and_engine_per_size_paths(tmp_path):
+    """Issue 24: a stream has one frame size; its engine has min = opt = max (unverified on a GPU here)."""
+    assert et.fixed_profile("360x640") == ((1, 3, 360, 640),) * 3
+    assert et.fixed_profile("1x3x180x320") == ((1, 3, 180, 320),) * 3
+    with pytest.raises(ConfigError, match="NxCxHxW"):
+        et.fixed_profile("360")
+    p = et.size_engine_path(tmp_path / "m.onnx", 360, 640, "fp16")
+    assert p == tmp_path / "m.360x640.fp16.engine"
+    assert et.size_engine_path(tmp_path / "m.onnx", 720, 1280, None, tmp_path / "c").name == "m.720x1280.graph.engine"
+    prof = et.resolve_profile((None, 3, None, None), *et.fixed_profile("360x640"))
+    assert prof.min == prof.opt == prof.max == (1, 3, 360, 640)
+
+
+def test_fixed_shape_and_a_profile_are_exclusive(edge_x2, tmp_path):
+    from edgesr.export.onnx import export_onnx
+
+    onnx_path = export_onnx(edge_x2, tmp_path / "m.onnx")
+    with pytest.raises(ConfigError, match="drop --min/--opt/--max"):
+        et.build_engine(onnx_path, tmp_path / "m.engine", shape="360x640", max_shape="1x3x720x1280")
