@@ -155,7 +155,32 @@ def _ladder(results: Path) -> str:
     return "\n".join(out) + "\n"
 
 
-RENDERERS: dict[str, Callable[[Path], str]] = {"model_card": _model_card, "bundled": _bundled, "ladder": _ladder}
+def _temporal(results: Path) -> str:
+    """The stable mode vs per-frame SR (benchmarks/temporal_study.py): changes against the issue-24 targets."""
+    rec = load("temporal_study.json", results)
+    out = ["| model | method | flicker (still regions) | tOF | warping error | per-frame PSNR | frame rate |",
+           "|---|---|---|---|---|---|---|",
+           "| target | | ≤ −30 % | ≤ −30 % | | within ±0.05 dB | ≥ 90 % |"]
+    for r in rec["summary"]:
+        fps = f"{100 * r['fps_ratio']:.0f} %" if r.get("fps_ratio") is not None else "—"
+        out.append(f"| {r['model']} | {r['method']} | {r['flicker_change_pct']:+.1f} % | {r['tof_change_pct']:+.1f} % | "
+                   f"{r['warp_error_change_pct']:+.1f} % | {r['psnr_change_db']:+.3f} dB | {fps} |")
+    return "\n".join(out) + "\n"
+
+
+def _video_choice(results: Path) -> str:
+    """Clean vs degradation-aware models on Set14 x2 under each protocol of benchmarks/real_world_eval.py."""
+    r = load("real_world.json", results)["results"]
+    protos = [("clean", "clean (MATLAB bicubic)"), ("bicubic_h264_crf28", "H.264 CRF 28"),
+              ("blur_bicubic_jpeg50", "blur + JPEG 50"), ("area_noise5", "noise σ 5")]
+    out = ["| model | " + " | ".join(label for _, label in protos) + " |", "|---|" + "---|" * len(protos)]
+    for m in ("edge_tiny_x2", "edge_tiny_x2_real", "edge_nano_x2", "edge_nano_x2_real"):
+        out.append(f"| `{m}` | " + " | ".join(f"{r[p][m]['psnr']:.2f}" for p, _ in protos) + " |")
+    return "\n".join(out) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Path], str]] = {"model_card": _model_card, "bundled": _bundled, "ladder": _ladder,
+                                                "temporal": _temporal, "video_choice": _video_choice}
 
 
 def _more_renderers() -> None:
