@@ -34,7 +34,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 REGION = re.compile(r"(<!-- figures: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /figures -->)", re.S)
-INLINE = re.compile(r"<!-- rec: (?P<file>\S+) (?P<query>\S+)(?: (?P<fmt>\S+))? -->")
+INLINE = re.compile(r"<!-- rec: (?P<file>\S+) (?P<query>(?:[^\s\[]|\[[^\]]*\])+)(?: (?P<fmt>\S+))? -->")
+ANY_REC = re.compile(r"<!-- rec:.*?-->", re.S)
 NUMBER = re.compile(r"[-+−]?\d[\d,]*(?:\.\d+)?")
 PART = re.compile(r"([^.\[\]]+)|\[([^\]]+)\]")
 NOREC = re.compile(r"<!-- norec: [^>]*-->.*?<!-- /norec -->", re.S)
@@ -84,7 +85,8 @@ def _norm(num: str) -> str:
 
 def check_inline(text: str, where: str, results: Path = RESULTS) -> list[str]:
     """Problems of the inline figures in ``text``: each must equal its record, formatted as printed."""
-    problems = []
+    problems = [f"{where}:{text.count(chr(10), 0, m.start()) + 1}: unreadable record reference {m.group(0)!r}"
+                for m in ANY_REC.finditer(text) if not INLINE.fullmatch(m.group(0))]
     for m in INLINE.finditer(text):
         before = text[max(0, m.start() - 40):m.start()]
         line = text.count("\n", 0, m.start()) + 1

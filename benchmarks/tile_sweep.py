@@ -39,33 +39,56 @@ NOTE = ("2-core machine shared during the run: the other core ran a long niced t
         "engineer's tests at times), so absolute times are noisy; compare points of one run as ratios.")
 
 
-def child(model: str, size: int, tile: str) -> None:
+def _hw(size: str) -> tuple[int, int]:
+    """'4000' -> (4000, 4000); '1920x1080' (W x H) -> (1080, 1920)."""
+    w, _, h = size.partition("x")
+    return (int(h or w), int(w))
+
+
+def _options(tile: str) -> dict[str, Any]:
+    if tile == "default":
+        return {}
+    if tile == "untiled":
+        return {"max_pixels": 0}
+    return {"tile": int(tile)}
+
+
+def child(model: str, size: str, tile: str, frames: int = 1) -> None:
     import numpy as np
 
     import edgesr
 
-    frame = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    up = edgesr.Upscaler(model, tile=None if tile == "default" else int(tile))
+    h, w = _hw(size)
+    frame = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    up = edgesr.Upscaler(model, **_options(tile))
     up.run(frame[:64, :64])  # warm-up: session and arenas exist before the frame is timed
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
-    up.run(frame)
-    seconds = time.perf_counter() - t0
-    plan = up._plans.get((1, size, size, 3, frame.dtype))
+    times = []
+    for _ in range(frames):  # frames > 1: a video of same-size frames (the first one pays the allocations)
+        t0 = time.perf_counter()
+        up.run(frame)
+        times.append(time.perf_counter() - t0)
+    plan = up._plans.get((1, h, w, 3, frame.dtype))
     tiles = plan.tiles if plan is not None else None
-    print(json.dumps({"tiles": len(tiles) if tiles is not None else 0,
-                      "tile_hw": [tiles.tile_h, tiles.tile_w] if tiles is not None else None,
-                      "max_pixels": up.max_pixels, "budget": up.budget, "seconds": round(seconds, 3),
-                      "rss_after_warmup_mb": round(base / 1024)}))
+    row = {"tiles": len(tiles) if tiles is not None else 0,
+           "tile_hw": [tiles.tile_h, tiles.tile_w] if tiles is not None else None,
+           "max_pixels": up.max_pixels, "budget": up.budget, "seconds": round(times[0], 3),
+           "rss_after_warmup_mb": round(base / 1024)}
+    if frames > 1:
+        later = sorted(times[1:])
+        row.update(frames=frames, later_median_s=round(later[len(later) // 2], 3),
+                   later_s=[round(t, 3) for t in times[1:]])
+    print(json.dumps(row))
 
 
-def measure(model: str, size: int, tile: str) -> dict[str, Any]:
+def measure(model: str, size: str, tile: str, frames: int = 1) -> dict[str, Any]:
     """One point in a fresh child: its JSON line plus its own peak RSS and CPU times from ``os.wait4``."""
     import tempfile
 
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as err:
-        p = subprocess.Popen([sys.executable, __file__, "--child", model, str(size), tile],
+        load0 = os.getloadavg()[0]
+        p = subprocess.Popen([sys.executable, __file__, "--child", model, size, tile, str(frames)],
                              stdout=subprocess.PIPE, stderr=err, text=True)
         assert p.stdout is not None
         out = p.stdout.read()
@@ -74,7 +97,8 @@ def measure(model: str, size: int, tile: str) -> dict[str, Any]:
         p.stdout.close()
         err.seek(0)
         last_err = (err.read().strip().splitlines() or [""])[-1]
-    row: dict[str, Any] = {"model": model, "size": size, "tile": tile}
+    row: dict[str, Any] = {"model": model, "size": int(size) if size.isdigit() else size, "tile": tile,
+                           "loadavg_1m_before": round(load0, 2), "loadavg_1m_after": round(os.getloadavg()[0], 2)}
     if rc != 0:
         row["error"] = f"rc {rc}: {last_err}"
         return row
@@ -114,88 +138,109 @@ def plot(record: dict[str, Any], path: Path) -> bool:
         print("matplotlib is not installed: no plot")
         return False
     before = next((r for r in record["runs"] if r["label"] == "before"), record["runs"][0])
-    after = next((r for r in record["runs"] if r["label"] == "after"), None)
-    cases = sorted({(r["model"], r["size"]) for r in before["rows"] if "error" not in r})
+    afters = [r for r in record["runs"] if r["label"].startswith("after")]
+    ok = [r for r in before["rows"] if "error" not in r and isinstance(r["size"], int)]
+    cases = sorted({(r["model"], r["size"]) for r in ok})
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(12, 4.8))
+
+    def pair(run: dict[str, Any], model: str, size: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(default, --tile 1024) rows of one round, for every round of ``run``."""
+        rows = [r for r in run["rows"] if (r["model"], r["size"]) == (model, size) and "error" not in r]
+        out = []
+        for rnd in sorted({r.get("round", 0) for r in rows}):
+            d = next((r for r in rows if r["tile"] == "default" and r.get("round", 0) == rnd), None)
+            t = next((r for r in rows if r["tile"] == "1024" and r.get("round", 0) == rnd), None)
+            if d and t:
+                out.append((d, t))
+        return out
+
     for k, (model, size) in enumerate(cases):
-        pts = sorted((r["tile_hw"][0] if r["tile_hw"] else size, r["seconds"], r["peak_rss_mb"], r["tile"])
-                     for r in before["rows"] if (r["model"], r["size"]) == (model, size) and "error" not in r
-                     and r["tile"] != "default")
-        base = next((r["seconds"] for r in before["rows"] if (r["model"], r["size"], r["tile"]) == (model, size, "1024")
-                     and "error" not in r), None)
+        pts = sorted((r["tile_hw"][0] if r["tile_hw"] else size, r["seconds"], r["peak_rss_mb"])
+                     for r in ok if (r["model"], r["size"]) == (model, size) and r["tile"] != "default")
+        base = next((r["seconds"] for r in ok if (r["model"], r["size"], r["tile"]) == (model, size, "1024")), None)
         if not pts or not base:
             continue
         c = f"C{k}"
         lab = f"{model.replace('edge_', '').replace('_x2', '')} {size}²"
         ax_t.plot([p[0] for p in pts], [p[1] / base for p in pts], "o-", color=c, label=lab, ms=3)
         ax_m.plot([p[0] for p in pts], [p[2] / 1024 for p in pts], "o-", color=c, label=lab, ms=3)
-        for run, marker in ((before, "x"), (after, "*")):
-            if run is None:
-                continue
-            d = next((r for r in run["rows"] if (r["model"], r["size"], r["tile"]) == (model, size, "default")
-                      and "error" not in r), None)
-            ref = next((r for r in run["rows"] if (r["model"], r["size"], r["tile"]) == (model, size, "1024")
-                        and "error" not in r), None)
-            if d is None or ref is None:
-                continue
-            x = d["tile_hw"][0] if d["tile_hw"] else size
-            ax_t.plot([x], [d["seconds"] / ref["seconds"]], marker, color=c, ms=11)
-            ax_m.plot([x], [d["peak_rss_mb"] / 1024], marker, color=c, ms=11)
+        for run, marker, ms in [(before, "x", 11)] + [(r, "*", 9) for r in afters]:
+            for d, t in pair(run, model, size):
+                x = d["tile_hw"][0] if d["tile_hw"] else size
+                ax_t.plot([x], [d["seconds"] / t["seconds"]], marker, color=c, ms=ms)
+                ax_m.plot([x], [d["peak_rss_mb"] / 1024], marker, color=c, ms=ms)
+    ticks = [256, 512, 768, 1024, 1536, 2048, 3008]
     for ax in (ax_t, ax_m):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("tile side (input pixels; untiled: the frame side)")
         ax.grid(alpha=0.3)
-    ax_t.set_ylabel("wall time / time at --tile 1024 (same run)")
+    ax_t.set_ylabel("wall time / time at --tile 1024 (same run, same round)")
     ax_m.set_ylabel("peak RSS (GB)")
-    ax_t.set_title("time vs tile size (x: old default, *: new default)")
+    ax_t.set_title("time vs tile size (x: old default, *: new default, each re-run)")
     ax_m.set_title("peak RSS vs tile size")
     ax_t.legend(fontsize=8)
     fig.suptitle("Upscaler.run, ONNX Runtime CPU, bundled x2 models (benchmarks/results/tile_sweep.json)", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
+    plt.close(fig)
     print(f"plot: {path}")
     return True
+
+
+def _print(row: dict[str, Any]) -> None:
+    what = f"{row['model']} {row['size']} tile {row['tile']:>7}"
+    if "error" in row:
+        print(f"{what}: failed {row['error']}", flush=True)
+        return
+    later = f", later frames {row['later_median_s']:.2f} s" if "later_median_s" in row else ""
+    print(f"{what}: {row['tiles']:>4} tiles {str(row['tile_hw']):>12} {row['seconds']:>8.2f} s{later}  peak "
+          f"{row['peak_rss_mb']:>6} MB  (user {row['user_s']} s, sys {row['sys_s']} s, load {row['loadavg_1m_before']})",
+          flush=True)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--label", default="before", help="name of this run in the record (before / after)")
     ap.add_argument("--models", default=",".join(PLAN), help="bundled model names (sizes from the plan)")
-    ap.add_argument("--sizes", default=None, help="square frame sides for every model (default: issue 25's plan)")
-    ap.add_argument("--tiles", default=TILES, help="tile sides and/or 'default'")
+    ap.add_argument("--sizes", default=None, help="square frame sides (or WxH) for every model (default: issue 25's "
+                                                  "plan)")
+    ap.add_argument("--tiles", default=TILES, help="tile sides and/or 'default', 'untiled' (max_pixels=0)")
+    ap.add_argument("--frames", type=int, default=1, help="frames per point (> 1: a video; later frames' median too)")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat the whole sweep, tiles interleaved within a round")
     ap.add_argument("--out", type=Path, default=RECORD, help="JSON record (a run is appended; same label replaced)")
     ap.add_argument("--plot", type=Path, default=None, help="plot the record here and exit")
-    ap.add_argument("--child", nargs=3, metavar=("MODEL", "SIZE", "TILE"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=4, metavar=("MODEL", "SIZE", "TILE", "FRAMES"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        child(a.child[0], int(a.child[1]), a.child[2])
+        child(a.child[0], a.child[1], a.child[2], int(a.child[3]))
         return 0
     record: dict[str, Any] = json.loads(a.out.read_text()) if a.out.exists() else {"runs": []}
     if a.plot:
         return 0 if plot(record, a.plot) else 1
-    sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else None
+    sizes = a.sizes.split(",") if a.sizes else None
     tiles = a.tiles.split(",")
-    plan = {m: tuple(sizes) if sizes else PLAN.get(m, (2000, 4000)) for m in a.models.split(",")}
+    plan = {m: tuple(sizes) if sizes else tuple(str(v) for v in PLAN.get(m, (2000, 4000))) for m in a.models.split(",")}
     knobs = {"plan": {m: list(s) for m, s in plan.items()}, "tiles": tiles, "tile_overlap": 16, "backend": "onnxruntime",
              "providers": ["CPUExecutionProvider"], "threads": "ORT default", "frame": "random uint8 BGR, seed 0",
-             "warmup": "one 64x64 frame", "repeats": 1, "timed": "one Upscaler.run(frame), wall clock",
+             "warmup": "one 64x64 frame", "frames": a.frames, "rounds": a.rounds,
+             "timed": "Upscaler.run(frame), wall clock: the first frame ('seconds'), and with frames > 1 the median "
+                      "of the later ones",
              "peak_rss": "child's ru_maxrss from os.wait4 (whole process: model, input frame, output, buffers)"}
     run = {"label": a.label, **provenance(sys.argv, knobs), "rows": []}
-    for model, szs in plan.items():
-        for size in szs:
-            for tile in tiles:
-                row = measure(model, size, tile)
-                run["rows"].append(row)
-                if "error" in row:
-                    print(f"{model} {size} tile {tile}: failed {row['error']}", flush=True)
-                    continue
-                print(f"{model} {size}x{size} tile {tile:>7}: {row['tiles']:>4} tiles {str(row['tile_hw']):>12} "
-                      f"{row['seconds']:>8.2f} s  peak {row['peak_rss_mb']:>6} MB  (user {row['user_s']} s, "
-                      f"sys {row['sys_s']} s)", flush=True)
-                record["runs"] = [r for r in record["runs"] if r["label"] != a.label] + [run]
-                a.out.parent.mkdir(parents=True, exist_ok=True)
-                a.out.write_text(json.dumps(record, indent=1) + "\n")  # after every point: a crash keeps the rest
+    for rnd in range(a.rounds):
+        for model, szs in plan.items():
+            for size in szs:
+                for tile in tiles:
+                    row = measure(model, size, tile, a.frames)
+                    row["round"] = rnd
+                    run["rows"].append(row)
+                    _print(row)
+                    record["runs"] = [r for r in record["runs"] if r["label"] != a.label] + [run]
+                    a.out.parent.mkdir(parents=True, exist_ok=True)
+                    a.out.write_text(json.dumps(record, indent=1) + "\n")  # after every point: a crash keeps the rest
     run["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     a.out.write_text(json.dumps(record, indent=1) + "\n")
     return 0

@@ -15,6 +15,10 @@ caps them: ``max_pixels = budget // bytes_per_pixel`` and larger frames run as s
   resolution (DRN, or any model we cannot inspect) counts ``C * s²``. Measured with ONNX Runtime on
   CPU, this is 1.25x to 1.5x the real peak for the bundled models (edge_nano/tiny/base, x2 and x4).
 
+The budget is a bound, not the tile size: on a CPU backend :func:`edgesr.tiling.default_tile` runs large
+frames as tiles of about 1024 (measured faster and smaller than the largest tiles the budget allows,
+``benchmarks/results/tile_sweep.json``) and uses the budget only to go smaller where 1024² does not fit.
+
 What is *not* in the budget: the full-frame buffers every run needs whatever the tiling (the
 result, and when tiled a float32 copy of the input and an accumulator for the output,
 ``12 + 12 s²`` bytes per input pixel).

@@ -9,6 +9,7 @@ the margin exceeds the model's receptive radius, the blend reproduces the untile
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -38,6 +39,38 @@ def balanced_tile(length: int, limit: int, overlap: int, multiple: int = 1) -> i
     n = -(-(length - overlap) // max(limit - overlap, 1))
     t = -(-(length + (n - 1) * overlap) // n)
     return min(-(-t // multiple) * multiple, limit)
+
+
+#: Tile side (input pixels) of the default tiling on CPU backends, from ``benchmarks/tile_sweep.py``
+#: (``benchmarks/results/tile_sweep.json``): with ONNX Runtime on CPU, wall time is flat from 768 to 2048 for
+#: every bundled model class at 2000^2..8000^2, CPU time falls with the tile (overlap, per-call cost: 256 costs
+#: 1.7x, 512 1.2x) and peak memory rises with it (2048: +33..160 %, the budget-sized tiles edgesr used
+#: before: +51..172 %, with page faults); 1024 is where the CPU time flattens.
+DEFAULT_TILE = 1024
+#: Frames up to this many tiles' worth of pixels run whole (at 1024: 1080p, 1920x1200): in a stream the arena
+#: is reused and the whole frame was 4..38 % faster per frame than four tiles (same record, label video-1080p).
+WHOLE_FRAME_TILES = 3
+
+
+def default_tile(height: int, width: int, max_pixels: int | None, multiple: int = 1,
+                 tile: int = DEFAULT_TILE) -> int | None:
+    """The tile side limit for an (H, W) frame when the caller chose neither ``tile=`` nor ``max_pixels=``
+    (None: the frame runs whole). Pure: frame size, the model's memory budget in input pixels per call
+    (``max_pixels``, from :func:`edgesr.budget.default_max_pixels`: the model's bytes per pixel and the
+    machine's memory) and the model's pad multiple in, a tile side out.
+
+    Frames above ``WHOLE_FRAME_TILES * tile**2`` pixels run as tiles of about ``tile`` (cache- and arena-friendly,
+    not the largest that fit); a budget smaller than ``tile`` squared (a small machine, a huge frame) lowers the
+    side to what fits, and a frame above the budget is tiled whatever its size."""
+    pixels = height * width
+    over_budget = bool(max_pixels) and pixels > int(max_pixels or 0)
+    if pixels <= WHOLE_FRAME_TILES * tile * tile and not over_budget:
+        return None
+    side = tile
+    if max_pixels:
+        side = min(side, math.isqrt(int(max_pixels)))
+    side = max(side // multiple * multiple, multiple)
+    return side if height > side or width > side else None
 
 
 def _ramp(d: np.ndarray, ov: int) -> np.ndarray:

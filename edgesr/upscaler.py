@@ -6,8 +6,9 @@ A frame therefore crosses three files: this one, ``edgesr/tiling.py`` and one ba
 
 Frames are HxWx3 uint8 BGR (OpenCV order) by default; ``color="rgb"`` for RGB. Also HxW / HxWx1
 grayscale, HxWx4 BGRA (alpha upscaled bicubically, separately), uint16 and float ([0, 1])
-inputs; the output keeps the input's convention. Torch tensors (HxWxC, any device) are accepted
-and returned as tensors on the same device.
+inputs (a float frame above ``FLOAT_MAX``, 2.0, is 0..255 data by mistake: refused, naming ``/ 255``);
+the output keeps the input's convention. Torch tensors (HxWxC, any device) are accepted and
+returned as tensors on the same device.
 
 Thread safety: an Upscaler may be shared by threads; calls are serialised by a lock (its I/O
 buffers are reused). For parallel throughput create one Upscaler per thread.
@@ -25,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import ConfigError, InputError
-from .tiling import TilePlan, balanced_tile
+from .tiling import DEFAULT_TILE, TilePlan, balanced_tile, default_tile
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,9 @@ class Upscaler:
         backend: override the suffix table (``onnxruntime``, ``tensorrt``, ``pytorch``).
         device, providers, precision, threads: passed to the backend that understands them.
         color: ``"bgr"`` (default, OpenCV) or ``"rgb"``: channel order of frames in and out.
-        tile: tile size in input pixels (None: only when the engine profile or ``max_pixels`` needs it).
+        tile: tile size in input pixels. None (default): on CPU backends, frames above 3 x 1024^2 pixels run as
+            tiles of about 1024 (:func:`edgesr.tiling.default_tile`, measured faster and smaller than larger
+            tiles); otherwise only when the engine profile or ``max_pixels`` needs it.
         tile_overlap: overlap between tiles, input pixels.
         max_pixels: input pixels per model call; larger frames are tiled. None (default): from the
             memory available on this machine (:mod:`edgesr.budget`); 0: never tile for memory.
@@ -118,6 +121,10 @@ class Upscaler:
         self.temporal = cfg  # None: per-frame; else the stable mode's TemporalConfig
         self._temporal = TemporalFilter(cfg) if cfg is not None else None
         self.max_pixels, self.budget = self._budget(max_pixels)
+        # neither tile= nor max_pixels= given: on a CPU backend large frames run as DEFAULT_TILE tiles (within
+        # the budget), measured faster and smaller than the largest tiles the budget allows (tiling.py)
+        on_cpu = self.backend.name != "tensorrt" and str(getattr(self.backend, "device", "cpu")).startswith("cpu")
+        self.auto_tile = DEFAULT_TILE if tile is None and max_pixels is None and on_cpu else None
         meta = getattr(self.backend, "meta", {}) or {}
         self.pad_multiple = int(pad_multiple or meta.get("edgesr.pad_multiple", 1))
         self._plans: dict[tuple[Any, ...], _FramePlan] = {}
@@ -150,7 +157,7 @@ class Upscaler:
 
         d = self.backend.info()
         d.update(color=self.color, tile=self.tile, tile_overlap=self.tile_overlap, max_pixels=self.max_pixels,
-                 budget=self.budget, pad_multiple=self.pad_multiple)
+                 budget=self.budget, auto_tile=self.auto_tile, pad_multiple=self.pad_multiple)
         if str(d.get("device", "cpu")).startswith("cpu"):
             best, why = expected_cpu_precision()
             d["cpu_fastest_precision"] = {"expected": best.value, "why": why}
@@ -274,6 +281,8 @@ class Upscaler:
             limit_h = limit_w = None
             if self.tile:
                 limit_h = limit_w = self.tile
+            elif self.auto_tile:
+                limit_h = limit_w = default_tile(hp, wp, self.max_pixels, m, self.auto_tile)
             if self.max_pixels and hp * wp > self.max_pixels:
                 side = max(int(math.isqrt(self.max_pixels)) // m * m, m)
                 limit_h, limit_w = min(limit_h or side, side), min(limit_w or side, side)

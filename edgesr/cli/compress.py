@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "init/optimizers; legacy: edgesr's earlier search (first channels by index)")
     p.add_argument("--dual-weight", type=float, default=0.1, help="lambda of the dual term in every stage (0 = off)")
     p.add_argument("--multiple", type=int, default=4,
-                   help="channel counts are multiples of this (4: TensorRT; 8: ONNX Runtime on AVX2 CPUs)")
+                   help="channel counts are multiples of this (4: TensorRT; 8: ONNX Runtime on AVX2 CPUs; 1: the "
+                        "finest grid, which reaches ratios a small model cannot reach at 4; compress says when)")
     p.add_argument("--redistribute", action="store_true",
                    help="let the search keep some layers wider than the uniform width (full-width candidates)")
     p.add_argument("--search-steps", type=int, default=200)

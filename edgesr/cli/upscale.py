@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "itself (only once the result is complete); a folder is never written into itself")
     m = p.add_argument_group("memory")
     m.add_argument("--tile", type=int, default=None, metavar="PX", help="run frames as tiles of PX x PX input "
-                   "pixels (default: only frames above the memory budget are tiled)")
+                   "pixels (default: on CPU, frames above 3 x 1024^2 pixels run as ~1024 tiles within the memory budget)")
     m.add_argument("--max-pixels", type=int, default=None, metavar="N", help="input pixels per model call before a "
                    "frame is tiled (default: from the available memory, see docs/runtime.md; 0: never tile)")
     v = p.add_argument_group("video files")

@@ -13,7 +13,7 @@ import os
 import shutil
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -135,8 +135,6 @@ def compress(model: SRModel | str | os.PathLike[str], ratio: float = 0.3, data: 
     ``channels`` (one width per prunable layer) replaces the search: prune to a known configuration,
     e.g. to compare selection rules at the widths of an earlier compression. ``out`` (a ``.pt`` in a
     writable folder) is checked before any stage runs; an existing file is refused unless ``overwrite``."""
-    from dataclasses import replace
-
     from ..hub import model_file
     from ..models import read_checkpoint
     from ..overwrite import check_output
@@ -274,8 +272,6 @@ _KIND = {"flops": "FLOPs", "params": "parameters"}
 
 
 def _space(src: SRModel, cfg: CompressConfig, multiple: int | None = None) -> SearchSpace:
-    from dataclasses import replace
-
     sc = cfg.search if multiple is None else replace(cfg.search, multiple=multiple)
     return search_space(src, sc)
 

@@ -203,8 +203,8 @@ def test_cli_calib_size(mixed_folder: Path, tmp_path: Path, capsys: pytest.Captu
     out = tmp_path / "q.onnx"
     assert main(["export", "onnx", str(pt), "-o", str(out), "--int8", "--calib", str(mixed_folder),
                  "--calib-size", "24x40"]) == 0 and out.is_file()
-    assert main(["export", "onnx", str(pt), "-o", str(out), "--int8", "--calib", str(mixed_folder),
+    assert main(["export", "onnx", str(pt), "-o", str(tmp_path / "q2.onnx"), "--int8", "--calib", str(mixed_folder),
                  "--calib-size", "2x"]) == 2
     assert "--calib-size '2x' is not a size" in capsys.readouterr().err
-    assert main(["export", "onnx", str(pt), "-o", str(out), "--calib-size", "32"]) == 2
+    assert main(["export", "onnx", str(pt), "-o", str(tmp_path / "q3.onnx"), "--calib-size", "32"]) == 2
     assert "--calib-size only applies to int8" in capsys.readouterr().err

@@ -48,3 +48,10 @@ def test_query_and_format() -> None:
     text = "PSNR 36.90 dB<!-- rec: x.json rows[name=a].v .2f -->"
     probs = docfigures.check_inline(text, "t.md", results=Path("/nonexistent"))
     assert len(probs) == 1 and "x.json" in probs[0]
+
+
+def test_an_unreadable_reference_is_a_problem_not_skipped() -> None:
+    probs = docfigures.check_inline("1.0 dB<!-- rec: model_card.json -->", "t.md")
+    assert len(probs) == 1 and "unreadable record reference" in probs[0]
+    ok = "x<!-- rec: model_card.json rows[name=edge_tiny_x2 INT8].scale d -->"
+    assert docfigures.INLINE.fullmatch(ok[1:]) is not None
