@@ -118,7 +118,7 @@ _DIS: Any = None
 def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     global _DIS
     if _DIS is None:
-        _DIS = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        _DIS = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     return _DIS.calc(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY), None)
 
 

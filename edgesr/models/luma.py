@@ -89,6 +89,9 @@ class LumaIO(nn.Module):
     """Splits RGB into Y and CbCr on the way in and recombines the super-resolved Y with the
     bicubic chroma on the way out."""
 
+    chroma_kernel: torch.Tensor
+    chroma_shuffle: torch.Tensor
+
     def __init__(self, scale: int) -> None:
         super().__init__()
         self.scale = scale

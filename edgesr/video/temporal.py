@@ -121,7 +121,7 @@ class TemporalFilter:
         import cv2
 
         if self._dis is None:
-            self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+            self._dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         h, w = frame.shape[:2]
         small = (max(8, w // 2), max(8, h // 2))
         cur_g = cv2.resize(_gray(frame), small, interpolation=cv2.INTER_AREA)
