@@ -72,6 +72,7 @@ class TemporalFilter:
         self.cuts = 0  # scene cuts seen (state resets that were not the first frame)
         self._prev: np.ndarray | None = None  # the previous *filtered* LR frame, float32 HxWxC
         self._dis: Any = None
+        self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     def reset(self) -> None:
         self._prev = None
@@ -128,7 +129,9 @@ class TemporalFilter:
         prev_g = cv2.resize(_gray(np.clip(prev + 0.5, 0, 255).astype(np.uint8)), small, interpolation=cv2.INTER_AREA)
         flow = self._dis.calc(cur_g, prev_g, None)  # cur(x) ~ prev(x + flow(x))
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(w / small[0])
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        if self._grid is None or self._grid[0].shape != (h, w):  # one pixel grid per frame size, not per frame
+            self._grid = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        gx, gy = self._grid
         return cv2.remap(prev, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 

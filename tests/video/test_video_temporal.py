@@ -95,3 +95,18 @@ def test_video_file_keeps_every_frame_in_order(tmp_path: Path) -> None:
     got = _decode(dst)
     nearest = [int(np.argmin([np.mean((g.astype(np.float32) - r) ** 2) for r in refs])) for g in got]
     assert nearest == list(range(20))  # each output frame is its own input frame's, in order, none dropped
+
+
+def test_flow_mode_follows_a_camera_pan(photo: np.ndarray) -> None:
+    """Under a 2 px pan the unwarped previous frame is gated off; only a working warp can still remove noise."""
+    rng = np.random.default_rng(1)
+    clean = [np.roll(photo[:96, :128].astype(np.float32), 2 * t, axis=1) for t in range(6)]
+    noisy = [np.clip(c + rng.normal(0, 3, c.shape), 0, 255).astype(np.uint8) for c in clean]
+    inner = (slice(8, -8), slice(16, -16))  # away from the wrapped border
+    err = lambda a, b: float(np.abs(a[inner].astype(np.float32) - b[inner]).mean())  # noqa: E731
+    for cfg, should_help in ((TemporalConfig(flow=True), True), (TemporalConfig(flow=False), False)):
+        f = TemporalFilter(cfg)
+        outs = [f(x) for x in noisy]
+        gain = np.mean([err(o, c) for o, c in zip(outs[1:], clean[1:])]) / np.mean(
+            [err(x, c) for x, c in zip(noisy[1:], clean[1:])])
+        assert (gain < 0.9) == should_help, (cfg, gain)
