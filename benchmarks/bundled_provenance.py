@@ -56,6 +56,14 @@ def _chain(curves: dict[str, Any], run: str) -> tuple[int | None, float | None]:
     return (steps if not init else None), minutes
 
 
+def _validation(meta: dict[str, Any]) -> str:
+    """What the checkpoint was validated on: the held-out split a campaign run selects on, else nothing."""
+    if "val_data" in meta and "val_psnr" in meta:
+        return (f"{meta['val_psnr']:.2f} dB on {Path(meta['val_data']).name} (BSDS200 images 150-199, held out: "
+                "trained on T91 + the other 150)")
+    return "none held out: trained on all of T91 + BSDS200; Set5 monitored"
+
+
 def provenance() -> list[dict[str, Any]]:
     import torch
 
@@ -66,7 +74,7 @@ def provenance() -> list[dict[str, Any]]:
         name = pt.stem
         if "selection" in meta:
             rows.append({"name": name, "rule": meta["selection"], "updates": meta.get("updates"),
-                         "minutes": meta.get("train_minutes"), "validation": meta.get("validation", "none held out: trained on all of T91 + BSDS200; Set5 monitored"),
+                         "minutes": meta.get("train_minutes"), "validation": _validation(meta),
                          "source": meta.get("source"), "from": "model metadata"})
             continue
         run, rule, validation = LEGACY[name]

@@ -626,6 +626,7 @@ RENDERERS.update({
 
 def _reps(results: Path) -> dict[str, Report]:
     return {"S": Report("drc_study", results), "K": Report("drc_knobs", results),
+            "O": Report("drc_omp_shipped", results),
             "B": Report("stage1_base", results), "X": Report("lambda_x4", results)}
 
 
@@ -676,7 +677,8 @@ nothing** at x2 nor on an x4 DRN with two dual levels ({X.r[0.5,1000,drc_omp_l0,
 [{X.r[0.5,1000,drc_omp_l0,drc_omp].all.lo:+.3f}, {X.r[0.5,1000,drc_omp_l0,drc_omp].all.hi:+.3f}]). All of it was run
 at pruning-data knobs reduced 4x from edgesr's defaults (`--prune-patch 48 --prune-batches 2
 --reopt-steps 2`); a check of `drc_12` at the defaults (below) gains {gain:+.2f} dB and stays below L1 on
-every reference ({K.r[0.5,1000,drc_12,l1].all.mean:+.2f} dB). The official full passes over the training set were not run.
+every reference ({K.r[0.5,1000,drc_12,l1].all.mean:+.2f} dB), and `drc_omp` at the defaults, as `edgesr compress` ships it,
+ends {O.r[0.5,1000,drc_omp,l1].all.ci} dB from L1 ({O.r[0.5,1000,drc_omp,l1].all.refs} references, verdict: {O.r[0.5,1000,drc_omp,l1].verdict}; the section below). The official full passes over the training set were not run.
 """, **c)
 
 
@@ -911,6 +913,102 @@ interval is wide (one reference recovers most of the gap), so by the protocol's 
                  neg=ks.all.d["images_neg"], verdict=ks.verdict)
 
 
+def _tile_run(results: Path, label: str) -> dict[str, Any]:
+    return next(r for r in load("tile_sweep.json", results)["runs"] if r["label"] == label)
+
+
+def tile_abba(results: Path) -> str:
+    """Default vs ``--tile 1024`` on an idle machine, order alternated per round (docs/runtime.md, issue 25)."""
+    rows = _tile_run(results, "idle-abba")["rows"]
+    out = ["| model, frame | tiles (both) | default: mean s | `--tile 1024`: mean s | ratio | peak RSS MB (both) | "
+           "sys s: first of a pair / second |", "|---|---|---|---|---|---|---|"]
+    keys = list(dict.fromkeys((r["model"], r["size"]) for r in rows))
+    for model, size in keys:
+        pts = [r for r in rows if (r["model"], r["size"]) == (model, size)]
+        by = {t: [r for r in pts if r["tile"] == t] for t in ("default", "1024")}
+        mean = {t: statistics.mean(r["seconds"] for r in v) for t, v in by.items()}
+        plans = {(r["tiles"], tuple(r["tile_hw"] or ())) for r in pts}
+        peaks = sorted({r["peak_rss_mb"] for r in pts})
+        first = [r for r in pts if (r["round"] % 2 == 0) == (r["tile"] == "default")]
+        second = [r for r in pts if r not in first]
+        plan = f"{pts[0]['tiles']} of {pts[0]['tile_hw'][0]}²" if len(plans) == 1 else "differ"
+        out.append(f"| {model.removeprefix('edge_').replace('_x2', '')} {size}² | {plan} | {mean['default']:.2f} | "
+                   f"{mean['1024']:.2f} | {mean['default'] / mean['1024']:.2f} | "
+                   f"{'-'.join(map(str, peaks))} | "
+                   f"{statistics.mean(r['sys_s'] for r in first):.2f} / "
+                   f"{statistics.mean(r['sys_s'] for r in second):.2f} |")
+    return "\n".join(out) + "\n"
+
+
+RENDERERS["tile_abba"] = tile_abba
+
+
+def _tile_pairs(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(first, second) child of each pair in an alternated run: same model, size and round."""
+    out = []
+    for r in rows:
+        if (r["round"] % 2 == 0) == (r["tile"] == "default"):
+            out.append((r, next(o for o in rows if o is not r and (o["model"], o["size"], o["round"])
+                                == (r["model"], r["size"], r["round"]))))
+    return out
+
+
+def tile_abba_text(results: Path) -> str:
+    rows = _tile_run(results, "idle-abba")["rows"]
+    means = {}
+    for r in rows:
+        means.setdefault((r["model"], r["size"]), {}).setdefault(r["tile"], []).append(r["seconds"])
+    ratio = {k: statistics.mean(v["default"]) / statistics.mean(v["1024"]) for k, v in means.items()}
+    sys_x = max(a["sys_s"] / b["sys_s"] for a, b in _tile_pairs(rows))
+    t2 = means[("edge_tiny_x2", 2000)]["default"]  # in round order
+    lo, hi = min(ratio.values()), max(ratio.values())
+    fast = min(ratio, key=ratio.get)
+    slow = max(ratio, key=ratio.get)
+    nm = lambda k: f"{k[0].removeprefix('edge_').replace('_x2', '')} {k[1]}²"  # noqa: E731
+    return (f"The first child process of a pair paid up to {sys_x:.1f}x the system time of the second (page\n"
+            "faults after the previous process freed its memory), whatever its tile option. Both options build\n"
+            "the same plan and reach the same peak at every point. Their mean wall times differ by\n"
+            f"{lo:.2f}..{hi:.2f}x in both directions: {nm(fast)} is {100 * (1 - lo):.0f} % *faster* by default and "
+            f"{nm(slow)} {100 * (hi - 1):.0f} % slower,\n"
+            f"the latter with the sweep's very first, cold child ({t2[0]:.1f} s against "
+            f"{min(t2[1:]):.1f}-{max(t2[1:]):.1f} s in the other rounds).\n")
+
+
+RENDERERS["tile_abba_text"] = tile_abba_text
+
+
+def drc_shipped(results: Path) -> str:
+    """``drc_omp`` at ``edgesr compress``'s own pruning-data knobs (issue 22 item 4) beside the study's reduced run."""
+    S, O = Report("drc_study", results), Report("drc_omp_shipped", results)
+    head = ("| pruning data | `drc_omp` after pruning (Set5 / Set14 / held-out) | + 1,000 steps | L1 + 1,000 steps "
+            "(same references) | `drc_omp` vs L1 at 1,000 steps | minutes per model |\n|---|---|---|---|---|---|\n")
+    rows = []
+    for name, rep in (("reduced 4x (the study)", S), ("**as shipped** (`PruneConfig()`)", O)):
+        ci = rep.r["0.5,1000,drc_omp,l1"].all
+        rows.append(f"| {name} | {rep.a['0.5,drc_omp,0'].t} | {rep.a['0.5,drc_omp,1000'].t} | "
+                    f"{rep.a['0.5,l1,1000'].t} | {ci.ci}; {ci.refs} references, {ci.imgs} images | "
+                    f"{rep.minutes['0.5,drc_omp']:.1f} |")
+    return head + "\n".join(rows) + "\n"
+
+
+def drc_shipped_text(results: Path) -> str:
+    S, O = Report("drc_study", results), Report("drc_omp_shipped", results)
+    row, row0 = O.r["0.5,1000,drc_omp,l1"], O.r["0.5,0,drc_omp,l1"]
+    refs_o = statistics.mean(O.ref[s].m3 for s in O.seeds)
+    refs_s = statistics.mean(S.ref[s].m3 for s in S.seeds)
+    gain = O.a["0.5,drc_omp,1000"].m3 - S.a["0.5,drc_omp,1000"].m3
+    return _fill("""\
+The three references were re-trained with the study's recipe and seeds (`runs/` is not kept; mean of
+the three sets {ro:.2f} dB against the study's {rs:.2f}). At the shipped knobs `drc_omp` starts
+{d0:.2f} dB above L1 right after pruning and ends {ci} dB from it after 1,000 fine-tune steps
+({refs} references, {imgs} images above / below): verdict **{verdict}** by the protocol's rule
+(the interval of the per-reference mean, over Set5, Set14 and the held-out BSDS images). Against its own
+reduced-knob run it ends {gain} dB (mean of the three sets), at {mo:.1f} instead of {ms:.1f} minutes
+of pruning per model (one thread; seeds 1 and 2 ran side by side on the 2 cores, seed 0 beside training).
+""", ro=V(refs_o), rs=V(refs_s), d0=V(row0.all.d["mean"]), ci=row.all.ci, refs=row.all.refs, imgs=row.all.imgs,
+                 verdict=row.verdict, gain=sg(gain, 3), mo=O.minutes["0.5,drc_omp"], ms=S.minutes["0.5,drc_omp"])
+
+
 def stage1_search(results: Path) -> str:
     off = [load(f"stage1_base/s{s}_r0.5_channels.json", results)["channels"] for s in (0, 1, 2)]
     alr = [load(f"stage1_base_alr/s{s}_r0.5_channels.json", results)["channels"] for s in (0, 1, 2)]
@@ -1070,7 +1168,8 @@ RENDERERS.update({
     "drc_stage1_kd_text": drc_stage1_kd_text, "drc_knobs_intro": drc_knobs_intro, "drc_knobs": drc_knobs,
     "drc_knobs_text": drc_knobs_text, "stage1_search": stage1_search, "stage1_arms": stage1_arms,
     "stage1_why": stage1_why, "stage1_bought": stage1_bought, "lambda_x4": lambda_x4,
-    "drc_old_study": drc_old_study, "base_drc": base_drc,
+    "drc_old_study": drc_old_study, "base_drc": base_drc, "drc_shipped": drc_shipped,
+    "drc_shipped_text": drc_shipped_text,
 })
 
 
@@ -1222,11 +1321,14 @@ def bundled_selection(results: Path) -> str:
     """Which bundles were chosen with a test set in view, from the rules of bundled_provenance.json."""
     pv = _prov(results)
     seen = [n for n, m in pv.items() if "chosen on Set5" in m["rule"] or "on Set5 + Set14" in m["rule"]]
-    final = [n for n in pv if n not in seen]
+    val = [n for n, m in pv.items() if n not in seen and "bsds_val50" in m["rule"]]
+    final = [n for n in pv if n not in seen and n not in val]
+    names = lambda ns: ", ".join(f"`{n}`" for n in ns)  # noqa: E731
     return ("Set5 and Set14 are test sets. "
-            + (f"Chosen with them in view (the rules above): {', '.join(f'`{n}`' for n in seen)}; their Set5 / Set14 "
+            + (f"Chosen with them in view (the rules above): {names(seen)}; their Set5 / Set14 "
                "figures are optimistic. " if seen else "No bundle was chosen on them. ")
-            + f"The others ({', '.join(f'`{n}`' for n in final)}) ship a final step, Set5 only monitored\n"
+            + (f"Chosen on the validation split (BSDS200 images held out from training): {names(val)}. " if val else "")
+            + f"The others ({names(final)}) ship a final step, Set5 only monitored\n"
             + ("(but `edge_tiny_x2_real` was warm-started from the RGB tiny x2's stage-3 `best.pt`, itself chosen on "
                "Set5: the recipe below). " if "edge_tiny_x2_real" in final else ". ")
             + "The campaign's next runs choose `best.pt` on BSDS200 images 150-199, held out from "
@@ -1316,6 +1418,12 @@ def models_realtime(results: Path) -> str:
         "and a\nleaner uint8 output path in the Upscaler (`docs/runtime.md`).\n")
 
 
+def _old_x4(results: Path) -> str:
+    """Set5 / Set14 of the RGB tiny x4 bundled before the luma one, from the card run it was last measured in."""
+    r = next(r for r in load("model_card_before_x4_luma.json", results)["rows"] if r["name"] == "edge_tiny_x4")
+    return f"{r['Set5_psnr']:.2f} / {r['Set14_psnr']:.2f}"
+
+
 def models_history(results: Path) -> str:
     """What stands behind each bundle (and the tiny x2 models it replaced): updates, minutes, Set5 / Set14, last stage."""
     card, pv = _mc(results), _prov(results)
@@ -1349,8 +1457,12 @@ def models_history(results: Path) -> str:
          f"+{lw['points'][-1]['step']:,} luma steps after the whole RGB stage 3 ({s3['end_updates']:,} updates), body "
          "copied, head and tail new: `checkpoints/edge_tiny_x2_luma_20k.pt`"),
         ("edge_tiny_x3", *um("edge_tiny_x3"), ps("edge_tiny_x3", 3), "stage 2, earlier session"),
-        ("edge_tiny_x4", *um("edge_tiny_x4"), ps("edge_tiny_x4", 4),
-         f"stage 3: +{x4[-1]['step']:,} at lr 1e-3 cosine (a 12,000-step run shortened by a resume)"),
+        ("**edge_tiny_x4** (bundled: luma)", *um("edge_tiny_x4"), f"**{ps('edge_tiny_x4', 4)}**",
+         f"the campaign's `edge_tiny_x4_luma`, warm-started from the luma x2 final: `best.pt` on bsds_val50 at step "
+         f"{pv['edge_tiny_x4']['updates'] - pv['edge_tiny_x2']['updates']:,} of a 100,000-step cosine that continues"),
+        ("edge_tiny_x4 before it (RGB)", f"{x4[-1]['updates']:,}", f"{x4[-1]['minutes']:.1f}", _old_x4(results),
+         f"stage 3: +{x4[-1]['step']:,} at lr 1e-3 cosine (a 12,000-step run shortened by a resume); its "
+         "warm-start chain began at a tiny x2 `best.pt` chosen on Set5"),
         ("edge_nano_x2", *um("edge_nano_x2"), ps("edge_nano_x2", 2),
          f"stage 4: +{n4[-1]['step']:,} at lr 1e-3 cosine, 1 thread ({n4[-1]['minutes'] - n2[-1]['minutes']:.1f} min); "
          f"{rng(n_last)} over the last 10,000"),
@@ -1422,6 +1534,7 @@ def models_issue15(results: Path) -> str:
         return f"**{t}**" if bold else t
 
     met2 = lu["set5"] >= 37.0 and lu["set14"] >= 32.6
+    met4 = card[("edge_tiny_x4", 4)]["Set5_psnr"] >= 30.7 and card[("edge_tiny_x4", 4)]["Set14_psnr"] >= 27.6
     rows = [
         ("tiny x2", f"{end('edge_tiny_x2_s2'):.2f} / {_norec('32.42', nr)} (card)", f"**{lu['set5']:.2f} / {lu['set14']:.2f}**",
          "≥ 37.0 / 32.6", ("**met**" if met2 else "not reached")
@@ -1429,8 +1542,9 @@ def models_issue15(results: Path) -> str:
         ("tiny x3", c("edge_tiny_x3", 3), c("edge_tiny_x3", 3), "≥ 33.1 / 29.4",
          f"not reached; not retrained since {pv['edge_tiny_x3']['updates']:,} updates"),
         ("tiny x4", f"{end('edge_tiny_x4_s2'):.2f} / {_norec('27.40', nr)}", c("edge_tiny_x4", 4, True), "≥ 30.7 / 27.6",
-         f"not reached: {sg(x4[-1]['set5_psnr'] - end('edge_tiny_x4_s2'))} on Set5 from {x4[-1]['step']:,} more updates, "
-         f"still rising ({rng(x4_late)} over the last 2,000)"),
+         ("**met**" if met4 else "not reached") + " by the luma tiny x4 of the campaign (`best.pt` on bsds_val50 at "
+         f"{pv['edge_tiny_x4']['updates']:,} cumulative updates, mid-run); the RGB tiny x4 before it read "
+         f"{_old_x4(results)} after {x4[-1]['step']:,} more updates (still rising, {rng(x4_late)} over its last 2,000)"),
         ("base x2", _norec("36.86 / 32.62", "the DRC-pruned bundle of 2026-11-29, no record kept"),
          c("edge_base_x2", 2, True), "≥ 37.4 / 33.0",
          f"not reached: re-pruned with L1 and fine-tuned, not retrained; {pv['edge_base_x2']['updates']:,} updates"),

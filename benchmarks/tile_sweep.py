@@ -115,7 +115,7 @@ def _git(*args: str) -> str:
         return "unknown"
 
 
-def provenance(argv: list[str], knobs: dict[str, Any]) -> dict[str, Any]:
+def provenance(argv: list[str], knobs: dict[str, Any], note: str = NOTE) -> dict[str, Any]:
     import onnxruntime  # noqa: F401  (so describe_machine reports its version)
 
     from edgesr.machine import describe_machine
@@ -125,7 +125,7 @@ def provenance(argv: list[str], knobs: dict[str, Any]) -> dict[str, Any]:
             "code_sha256_12": code, "code_files": list(CODE),
             "code_uncommitted": bool(_git("status", "--porcelain", "--", *CODE)),
             "machine": describe_machine(threads=None), "command": " ".join([sys.executable, *argv]),
-            "knobs": knobs, "note": NOTE}
+            "knobs": knobs, "note": note}
 
 
 def plot(record: dict[str, Any], path: Path) -> bool:
@@ -209,9 +209,11 @@ def main() -> int:
                                                   "plan)")
     ap.add_argument("--tiles", default=TILES, help="tile sides and/or 'default', 'untiled' (max_pixels=0)")
     ap.add_argument("--frames", type=int, default=1, help="frames per point (> 1: a video; later frames' median too)")
-    ap.add_argument("--rounds", type=int, default=1, help="repeat the whole sweep, tiles interleaved within a round")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat the whole sweep, tiles interleaved within a round and their order reversed every other round "
+                         "(the first child after another size pays more page faults: sys time)")
     ap.add_argument("--out", type=Path, default=RECORD, help="JSON record (a run is appended; same label replaced)")
     ap.add_argument("--plot", type=Path, default=None, help="plot the record here and exit")
+    ap.add_argument("--note", default=NOTE, help="how loaded the machine was during the run (stored in the record)")
     ap.add_argument("--child", nargs=4, metavar=("MODEL", "SIZE", "TILE", "FRAMES"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -226,14 +228,15 @@ def main() -> int:
     knobs = {"plan": {m: list(s) for m, s in plan.items()}, "tiles": tiles, "tile_overlap": 16, "backend": "onnxruntime",
              "providers": ["CPUExecutionProvider"], "threads": "ORT default", "frame": "random uint8 BGR, seed 0",
              "warmup": "one 64x64 frame", "frames": a.frames, "rounds": a.rounds,
+             "order": "tiles in the given order in even rounds, reversed in odd rounds",
              "timed": "Upscaler.run(frame), wall clock: the first frame ('seconds'), and with frames > 1 the median "
                       "of the later ones",
              "peak_rss": "child's ru_maxrss from os.wait4 (whole process: model, input frame, output, buffers)"}
-    run = {"label": a.label, **provenance(sys.argv, knobs), "rows": []}
+    run = {"label": a.label, **provenance(sys.argv, knobs, a.note), "rows": []}
     for rnd in range(a.rounds):
         for model, szs in plan.items():
             for size in szs:
-                for tile in tiles:
+                for tile in (tiles if rnd % 2 == 0 else tiles[::-1]):
                     row = measure(model, size, tile, a.frames)
                     row["round"] = rnd
                     run["rows"].append(row)

@@ -98,6 +98,16 @@ def set5() -> Path:
 
 
 @pytest.fixture(scope="session")
+def cli_model_pt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny edge x2 saved as .pt: the CLI tests' model file (read only; one per session, not per module)."""
+    from edgesr.models import save_model
+
+    p = tmp_path_factory.mktemp("model") / "tiny_x2.pt"
+    save_model(tiny_model("edge", 2), p)
+    return p
+
+
+@pytest.fixture(scope="session")
 def t91() -> Path:
     d = SHARED_DATA / "train" / "T91"
     if not d.is_dir():

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from edgesr.cli import main
-from edgesr.models import save_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "video"))  # --import-mode=importlib: helpers
 from video_testlib import make_clip, one_torch_thread, probe  # noqa: E402,F401  (autouse fixture)
@@ -26,13 +25,6 @@ from conftest import tiny_model  # noqa: E402
 
 TRAIN = ["--steps", "2", "--batch", "2", "--patch", "12", "--no-progress", "--model-kwargs",
          '{"n_feats": 8, "n_blocks": 1}', "--ckpt-every", "1"]
-
-
-@pytest.fixture(scope="module")
-def model_pt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    p = tmp_path_factory.mktemp("model") / "tiny_x2.pt"
-    save_model(tiny_model("edge", 2), p)
-    return p
 
 
 @pytest.fixture
@@ -98,7 +90,7 @@ def _run_readonly(ro: Path, cases: dict[str, list[str]]) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def readonly(tmp_path_factory: pytest.TempPathFactory, model_pt: Path) -> tuple[Path, dict[str, dict]]:
+def readonly(tmp_path_factory: pytest.TempPathFactory, cli_model_pt: Path) -> tuple[Path, dict[str, dict]]:
     from skimage import data
 
     base = tmp_path_factory.mktemp("ro")
@@ -110,7 +102,7 @@ def readonly(tmp_path_factory: pytest.TempPathFactory, model_pt: Path) -> tuple[
     for i in range(3):
         cv2.imwrite(str(imgs / f"i{i}.png"), photo[40 * i:40 * i + 48, 50 * i:50 * i + 64, ::-1])
     clip = make_clip(base / "in.mp4", frames=4, fps=25, audio=False, size=(32, 24))
-    m = str(model_pt)
+    m = str(cli_model_pt)
     cases = {
         "upscale_image": ["upscale", str(imgs / "i0.png"), "-o", str(ro / "out.png"), "--model", m, "--no-progress"],
         "upscale_folder": ["upscale", str(imgs), "-o", str(ro / "outdir"), "--model", m, "--no-progress"],
@@ -135,23 +127,23 @@ def test_read_only_destination_is_one_line_before_any_work(readonly: tuple[Path,
 
 
 # ------------------------------------------------------------------ 1. extension of the right kind
-def test_wrong_output_extensions_are_refused_before_the_model_runs(crops: Path, model_pt: Path, tmp_path: Path,
+def test_wrong_output_extensions_are_refused_before_the_model_runs(crops: Path, cli_model_pt: Path, tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     img = str(crops / "c0.png")
     out = tmp_path / "out"
     out.mkdir()
-    assert main(["upscale", img, "-o", str(out / "x.txt"), "--model", str(model_pt)]) == 2
+    assert main(["upscale", img, "-o", str(out / "x.txt"), "--model", str(cli_model_pt)]) == 2
     one_line_error(capsys, "upscale", "x.txt", ".txt", ".png")
-    assert main(["upscale", img, "-o", str(out / "x.mp4"), "--model", str(model_pt)]) == 2
+    assert main(["upscale", img, "-o", str(out / "x.mp4"), "--model", str(cli_model_pt)]) == 2
     one_line_error(capsys, "upscale", "x.mp4", "image", ".png")
     clip = make_clip(tmp_path / "in.mp4", frames=3, fps=25, audio=False, size=(32, 24))
-    assert main(["upscale", str(clip), "-o", str(out / "v.png"), "--model", str(model_pt), "--no-progress"]) == 2
+    assert main(["upscale", str(clip), "-o", str(out / "v.png"), "--model", str(cli_model_pt), "--no-progress"]) == 2
     one_line_error(capsys, "upscale", "v.png", "video", ".mp4")
-    assert main(["export", "onnx", str(model_pt), "-o", str(out / "m.pt")]) == 2
+    assert main(["export", "onnx", str(cli_model_pt), "-o", str(out / "m.pt")]) == 2
     one_line_error(capsys, "export", "m.pt", ".onnx")
     assert main(["train", "--data", str(crops), "--out", str(out / "model.pt"), *TRAIN]) == 2
     one_line_error(capsys, "train", "--out", "folder")
-    assert main(["adapt", str(model_pt), "--frames", str(crops), "-o", str(out / "a.onnx"), "--no-progress"]) == 2
+    assert main(["adapt", str(cli_model_pt), "--frames", str(crops), "-o", str(out / "a.onnx"), "--no-progress"]) == 2
     one_line_error(capsys, "adapt", "a.onnx", ".pt")
     assert files(out) == []
 
@@ -198,20 +190,20 @@ def test_upscale_video_python_refuses_an_existing_output(tmp_path: Path) -> None
     assert r.frames == 4 and probe(dst).frames == 4
 
 
-def test_export_onnx_refuses_an_existing_file(model_pt: Path, tmp_path: Path,
+def test_export_onnx_refuses_an_existing_file(cli_model_pt: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     from edgesr.errors import ConfigError
     from edgesr.export import export_onnx
 
     dst = tmp_path / "m.onnx"
     dst.write_bytes(b"precious")
-    assert main(["export", "onnx", str(model_pt), "-o", str(dst)]) == 2
+    assert main(["export", "onnx", str(cli_model_pt), "-o", str(dst)]) == 2
     one_line_error(capsys, "export", str(dst), "already exists", "--overwrite")
     assert dst.read_bytes() == b"precious"
     with pytest.raises(ConfigError, match="already exists.*overwrite=True"):
         export_onnx(tiny_model("edge", 2), dst, verify=False)
     assert dst.read_bytes() == b"precious"
-    assert main(["export", "onnx", str(model_pt), "-o", str(dst), "--overwrite"]) == 0
+    assert main(["export", "onnx", str(cli_model_pt), "-o", str(dst), "--overwrite"]) == 0
     assert dst.read_bytes() != b"precious"
 
 
@@ -235,14 +227,14 @@ def test_train_out_of_an_existing_run_needs_resume_or_overwrite(crops: Path, tmp
     assert json.loads((out / "config.json").read_text())["steps"] == 2
 
 
-def test_compress_refuses_an_existing_output_before_any_stage(model_pt: Path, crops: Path, tmp_path: Path,
+def test_compress_refuses_an_existing_output_before_any_stage(cli_model_pt: Path, crops: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     dst = tmp_path / "small.pt"
     dst.write_bytes(b"precious")
-    assert main(["compress", str(model_pt), "--data", str(crops), "-o", str(dst), "--no-progress"]) == 2
+    assert main(["compress", str(cli_model_pt), "--data", str(crops), "-o", str(dst), "--no-progress"]) == 2
     one_line_error(capsys, "compress", str(dst), "already exists", "--overwrite")
     assert dst.read_bytes() == b"precious" and not (tmp_path / "small_drc").exists()
-    assert main(["compress", str(model_pt), "--data", str(crops), "-o", str(tmp_path / "s.onnx")]) == 2
+    assert main(["compress", str(cli_model_pt), "--data", str(crops), "-o", str(tmp_path / "s.onnx")]) == 2
     one_line_error(capsys, "compress", "s.onnx", ".pt")
 
 
@@ -267,10 +259,10 @@ def test_an_error_mid_run_names_the_checkpoint_and_the_resume_command(crops: Pat
     assert "step 2" in err and (out / "last.pt").is_file()
 
 
-def test_crf_and_scale_are_checked_at_start(crops: Path, model_pt: Path, tmp_path: Path,
+def test_crf_and_scale_are_checked_at_start(crops: Path, cli_model_pt: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     clip = make_clip(tmp_path / "in.mp4", frames=3, fps=25, audio=False, size=(32, 24))
-    assert main(["upscale", str(clip), "-o", str(tmp_path / "up.mp4"), "--model", str(model_pt), "--crf", "99"]) == 2
+    assert main(["upscale", str(clip), "-o", str(tmp_path / "up.mp4"), "--model", str(cli_model_pt), "--crf", "99"]) == 2
     one_line_error(capsys, "upscale", "--crf 99", "0", "51")
     assert not (tmp_path / "up.mp4").exists()
     assert main(["upscale", str(crops / "c0.png"), "-o", str(tmp_path / "x.png"), "--scale", "0"]) == 2
@@ -316,7 +308,7 @@ def test_models_size_table_matches_the_presets() -> None:
 
 
 # ------------------------------------------------------------------ 5. the CLI keeps what the image holds
-def test_cli_keeps_16_bit_alpha_and_grayscale(small_photo: np.ndarray, model_pt: Path, tmp_path: Path,
+def test_cli_keeps_16_bit_alpha_and_grayscale(small_photo: np.ndarray, cli_model_pt: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     bgr = np.ascontiguousarray(small_photo[:40, :48, ::-1])
     cases = {
@@ -327,7 +319,7 @@ def test_cli_keeps_16_bit_alpha_and_grayscale(small_photo: np.ndarray, model_pt:
     for name, img in cases.items():
         cv2.imwrite(str(tmp_path / name), img)
         dst = tmp_path / f"x2_{name}"
-        assert main(["upscale", str(tmp_path / name), "-o", str(dst), "--model", str(model_pt)]) == 0
+        assert main(["upscale", str(tmp_path / name), "-o", str(dst), "--model", str(cli_model_pt)]) == 0
         out = cv2.imread(str(dst), cv2.IMREAD_UNCHANGED)
         assert out.dtype == img.dtype and out.shape[:2] == (80, 96) and out.shape[2:] == img.shape[2:], name
     out = cv2.imread(str(tmp_path / "x2_deep.png"), cv2.IMREAD_UNCHANGED)
@@ -335,16 +327,16 @@ def test_cli_keeps_16_bit_alpha_and_grayscale(small_photo: np.ndarray, model_pt:
     alpha = cv2.imread(str(tmp_path / "x2_alpha.png"), cv2.IMREAD_UNCHANGED)[..., 3].astype(int)
     assert alpha[:, 0].mean() < 20 and alpha[:, -1].mean() > 235
     capsys.readouterr()
-    assert main(["upscale", str(tmp_path / "deep.png"), "-o", str(tmp_path / "deep.jpg"), "--model", str(model_pt)]) == 2
+    assert main(["upscale", str(tmp_path / "deep.png"), "-o", str(tmp_path / "deep.jpg"), "--model", str(cli_model_pt)]) == 2
     one_line_error(capsys, "upscale", "16-bit", ".jpg", ".png")
-    assert main(["upscale", str(tmp_path / "alpha.png"), "-o", str(tmp_path / "a.jpg"), "--model", str(model_pt)]) == 2
+    assert main(["upscale", str(tmp_path / "alpha.png"), "-o", str(tmp_path / "a.jpg"), "--model", str(cli_model_pt)]) == 2
     one_line_error(capsys, "upscale", "alpha", ".jpg", ".png")
     assert not (tmp_path / "deep.jpg").exists() and not (tmp_path / "a.jpg").exists()
 
 
-def test_no_progress_is_honoured_for_folders(crops: Path, model_pt: Path, tmp_path: Path,
+def test_no_progress_is_honoured_for_folders(crops: Path, cli_model_pt: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["upscale", str(crops), "-o", str(tmp_path / "out"), "--model", str(model_pt), "--no-progress"]) == 0
+    assert main(["upscale", str(crops), "-o", str(tmp_path / "out"), "--model", str(cli_model_pt), "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert "img/s" not in err and "it/s" not in err and "%|" not in err, err
     assert len(list((tmp_path / "out").iterdir())) == 3
@@ -364,7 +356,7 @@ def test_no_internal_exception_text_for_a_broken_model_file(content: bytes, crop
             assert internal not in err, err
 
 
-def test_ctrl_c_in_adapt_is_not_reported_as_sigterm(model_pt: Path, crops: Path, tmp_path: Path,
+def test_ctrl_c_in_adapt_is_not_reported_as_sigterm(cli_model_pt: Path, crops: Path, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import edgesr.training.loop as loop
@@ -379,7 +371,7 @@ def test_ctrl_c_in_adapt_is_not_reported_as_sigterm(model_pt: Path, crops: Path,
 
     monkeypatch.setattr(loop, "_step", ctrl_c_at_step_2)
     out = tmp_path / "a.pt"
-    rc = main(["adapt", str(model_pt), "--frames", str(crops), "-o", str(out), "--steps", "6", "--batch", "2",
+    rc = main(["adapt", str(cli_model_pt), "--frames", str(crops), "-o", str(out), "--steps", "6", "--batch", "2",
                "--patch", "12", "--holdout", "0", "--ckpt-every", "2", "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert rc == 130 and "SIGTERM" not in err and "Ctrl-C" in err and "--resume" in err, err
