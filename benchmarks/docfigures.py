@@ -153,7 +153,8 @@ def _ladder(results: Path) -> str:
             g5, g14 = a["Set5_psnr"] - b["Set5_psnr"], a["Set14_psnr"] - b["Set14_psnr"]
             ok = g5 >= LADDER_MARGIN and g14 >= LADDER_MARGIN
             verdict = "earns its place" if ok else "**fails**: not worth its extra compute at this scale yet"
-            out.append(f"| x{s} | {above} | {below} | {g5:+.2f} dB | {g14:+.2f} dB | {verdict} |")
+            gains = " | ".join(f"{g:+.2f} dB".replace("-", "\u2212") for g in (g5, g14))  # the docs' minus sign
+            out.append(f"| x{s} | {above} | {below} | {gains} | {verdict} |")
     return "\n".join(out) + "\n"
 
 
