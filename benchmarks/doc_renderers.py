@@ -917,64 +917,64 @@ def _tile_run(results: Path, label: str) -> dict[str, Any]:
     return next(r for r in load("tile_sweep.json", results)["runs"] if r["label"] == label)
 
 
-def tile_abba(results: Path) -> str:
-    """Default vs ``--tile 1024`` on an idle machine, order alternated per round (docs/runtime.md, issue 25)."""
-    rows = _tile_run(results, "idle-abba")["rows"]
-    out = ["| model, frame | tiles (both) | default: mean s | `--tile 1024`: mean s | ratio | peak RSS MB (both) | "
-           "sys s: first of a pair / second |", "|---|---|---|---|---|---|---|"]
-    keys = list(dict.fromkeys((r["model"], r["size"]) for r in rows))
-    for model, size in keys:
-        pts = [r for r in rows if (r["model"], r["size"]) == (model, size)]
-        by = {t: [r for r in pts if r["tile"] == t] for t in ("default", "1024")}
-        mean = {t: statistics.mean(r["seconds"] for r in v) for t, v in by.items()}
-        plans = {(r["tiles"], tuple(r["tile_hw"] or ())) for r in pts}
-        peaks = sorted({r["peak_rss_mb"] for r in pts})
-        first = [r for r in pts if (r["round"] % 2 == 0) == (r["tile"] == "default")]
-        second = [r for r in pts if r not in first]
-        plan = f"{pts[0]['tiles']} of {pts[0]['tile_hw'][0]}²" if len(plans) == 1 else "differ"
-        out.append(f"| {model.removeprefix('edge_').replace('_x2', '')} {size}² | {plan} | {mean['default']:.2f} | "
-                   f"{mean['1024']:.2f} | {mean['default'] / mean['1024']:.2f} | "
-                   f"{'-'.join(map(str, peaks))} | "
-                   f"{statistics.mean(r['sys_s'] for r in first):.2f} / "
-                   f"{statistics.mean(r['sys_s'] for r in second):.2f} |")
-    return "\n".join(out) + "\n"
+def _tile_pairs(run: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(first, second) child of each pair of an alternated run: the sweep's first tile option runs first in even
+    rounds, the other in odd ones (tile_sweep.py)."""
+    lead = run["knobs"]["tiles"][0]
+    rows = run["rows"]
+    return [(r, next(o for o in rows if o is not r and (o["model"], o["size"], o["round"])
+                     == (r["model"], r["size"], r["round"])))
+            for r in rows if (r["round"] % 2 == 0) == (r["tile"] == lead)]
 
 
-RENDERERS["tile_abba"] = tile_abba
-
-
-def _tile_pairs(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(first, second) child of each pair in an alternated run: same model, size and round."""
-    out = []
-    for r in rows:
-        if (r["round"] % 2 == 0) == (r["tile"] == "default"):
-            out.append((r, next(o for o in rows if o is not r and (o["model"], o["size"], o["round"])
-                                == (r["model"], r["size"], r["round"]))))
+def _tile_means(run: dict[str, Any]) -> dict[tuple[str, Any], dict[str, list[float]]]:
+    """(model, size) -> tile option -> wall seconds in round order."""
+    out: dict[tuple[str, Any], dict[str, list[float]]] = {}
+    for r in run["rows"]:
+        out.setdefault((r["model"], r["size"]), {}).setdefault(r["tile"], []).append(r["seconds"])
     return out
 
 
+def _tile_name(key: tuple[str, Any]) -> str:
+    return f"{key[0].removeprefix('edge_').replace('_x2', '')} {key[1]}²"
+
+
+def tile_abba(results: Path) -> str:
+    """Default vs ``--tile 1024`` on an idle machine, order alternated per round (docs/runtime.md, issue 25)."""
+    run = _tile_run(results, "idle-abba")
+    pairs = _tile_pairs(run)
+    out = ["| model, frame | tiles (both) | default: mean s | `--tile 1024`: mean s | ratio | peak RSS MB (both) | "
+           "sys s: first of a pair / second |", "|---|---|---|---|---|---|---|"]
+    for key, secs in _tile_means(run).items():
+        pts = [r for r in run["rows"] if (r["model"], r["size"]) == key]
+        mine = [(a, b) for a, b in pairs if (a["model"], a["size"]) == key]
+        plans = {(r["tiles"], tuple(r["tile_hw"] or ())) for r in pts}
+        plan = f"{pts[0]['tiles']} of {pts[0]['tile_hw'][0]}²" if len(plans) == 1 else "differ"
+        d, t = statistics.mean(secs["default"]), statistics.mean(secs["1024"])
+        out.append(f"| {_tile_name(key)} | {plan} | {d:.2f} | {t:.2f} | {d / t:.2f} | "
+                   f"{'-'.join(map(str, sorted({r['peak_rss_mb'] for r in pts})))} | "
+                   f"{statistics.mean(a['sys_s'] for a, _ in mine):.2f} / "
+                   f"{statistics.mean(b['sys_s'] for _, b in mine):.2f} |")
+    return "\n".join(out) + "\n"
+
+
 def tile_abba_text(results: Path) -> str:
-    rows = _tile_run(results, "idle-abba")["rows"]
-    means = {}
-    for r in rows:
-        means.setdefault((r["model"], r["size"]), {}).setdefault(r["tile"], []).append(r["seconds"])
+    run = _tile_run(results, "idle-abba")
+    means = _tile_means(run)
     ratio = {k: statistics.mean(v["default"]) / statistics.mean(v["1024"]) for k, v in means.items()}
-    sys_x = max(a["sys_s"] / b["sys_s"] for a, b in _tile_pairs(rows))
-    t2 = means[("edge_tiny_x2", 2000)]["default"]  # in round order
-    lo, hi = min(ratio.values()), max(ratio.values())
-    fast = min(ratio, key=ratio.get)
-    slow = max(ratio, key=ratio.get)
-    nm = lambda k: f"{k[0].removeprefix('edge_').replace('_x2', '')} {k[1]}²"  # noqa: E731
+    sys_x = max(a["sys_s"] / b["sys_s"] for a, b in _tile_pairs(run))
+    fast, slow = min(ratio, key=ratio.__getitem__), max(ratio, key=ratio.__getitem__)
+    lo, hi, t2 = ratio[fast], ratio[slow], means[slow]["default"]
     return (f"The first child process of a pair paid up to {sys_x:.1f}x the system time of the second (page\n"
             "faults after the previous process freed its memory), whatever its tile option. Both options build\n"
             "the same plan and reach the same peak at every point. Their mean wall times differ by\n"
-            f"{lo:.2f}..{hi:.2f}x in both directions: {nm(fast)} is {100 * (1 - lo):.0f} % *faster* by default and "
-            f"{nm(slow)} {100 * (hi - 1):.0f} % slower,\n"
+            f"{lo:.2f}..{hi:.2f}x in both directions: {_tile_name(fast)} is {100 * (1 - lo):.0f} % *faster* by default "
+            f"and {_tile_name(slow)} {100 * (hi - 1):.0f} % slower,\n"
             f"the latter with the sweep's very first, cold child ({t2[0]:.1f} s against "
             f"{min(t2[1:]):.1f}-{max(t2[1:]):.1f} s in the other rounds).\n")
 
 
-RENDERERS["tile_abba_text"] = tile_abba_text
+RENDERERS.update({"tile_abba": tile_abba, "tile_abba_text": tile_abba_text})
 
 
 def drc_shipped(results: Path) -> str:
@@ -1340,7 +1340,9 @@ def _base_x2_optimism(results: Path) -> str:
     cands = {f"s{s}_{a}": _psnr_means(load(f"stage1_base/s{s}_r0.5_{a}_ft1000.json", results))
              for s in (0, 1, 2) for a in ("l1", "l1_uniform")}
     mean = {k: statistics.mean(c[k] for c in cands.values()) for k in SETS}
-    chosen = cands["s0_l1_uniform"]
+    src = Path(_prov(results)["edge_base_x2"]["source"]).parts  # runs/stage1_base/s0_r0.5/l1_uniform/ft1000/...
+    shipped = f"{src[2].split('_')[0]}_{src[3]}"
+    chosen = cands[shipped]
     best_held = max(cands, key=lambda n: cands[n]["holdout"])
     return ("How optimistic `edge_base_x2` is: its six candidate fine-tunes (`benchmarks/results/stage1_base/`) span "
             f"{min(c['set5'] for c in cands.values()):.3f}-{max(c['set5'] for c in cands.values()):.3f} on Set5 and "
@@ -1349,7 +1351,7 @@ def _base_x2_optimism(results: Path) -> str:
             "the mean of the six, the most the test-set choice can have added. "
             + ("It is also the best of the six on BSDS200 images 150-199 "
                f"({chosen['holdout']:.3f}), which its fine-tune did not see (its parent did).\n"
-               if best_held == "s0_l1_uniform" else
+               if best_held == shipped else
                f"On BSDS200 images 150-199 (unseen by the fine-tune, seen by its parent) `{best_held}` is best.\n"))
 
 
